@@ -1,0 +1,1 @@
+//! Envoy provisioning, lifecycle and admin client.

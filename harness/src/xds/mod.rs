@@ -1,0 +1,1 @@
+//! The xDS control plane: the only module that knows Envoy protos.
