@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::MockError;
+
 /// How an endpoint answers. Every field is plain data so it can be logged, diffed and
 /// written into `result.json` as is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,4 +54,128 @@ impl StatusMix {
     pub fn always(status: u16) -> Self {
         Self(vec![(status, 1.0)])
     }
+}
+
+// === impl validation ===
+
+/// The largest body a mock serves. The body is held in memory once per behaviour, so this
+/// only guards against a typo such as `1GB` for `1KB` eating the machine.
+pub const MAX_BODY_BYTES: usize = 1 << 30;
+
+/// The longest delay a mock waits. Longer than any run, so "hang" scenarios still fit, and
+/// short enough that sampling arithmetic in nanoseconds cannot overflow.
+pub const MAX_LATENCY: Duration = Duration::from_secs(24 * 3600);
+
+/// How far the weights of a [`StatusMix`] may stray from 1 (rounding in `33.3%` specs).
+const WEIGHT_SUM_TOLERANCE: f64 = 1e-6;
+
+impl Behavior {
+    /// Checks that this behaviour can be served: see [`Latency::validate`] and
+    /// [`StatusMix::validate`]; the body must be at most [`MAX_BODY_BYTES`].
+    pub fn validate(&self) -> Result<(), MockError> {
+        self.latency.validate()?;
+        self.statuses.validate()?;
+        if self.body_bytes > MAX_BODY_BYTES {
+            return Err(invalid(format!(
+                "body of {} bytes is larger than the limit of {MAX_BODY_BYTES}",
+                self.body_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Latency {
+    /// Checks the distribution: `min <= max` for `Uniform`; for `Percentiles` at least one
+    /// point, percentiles in 0..=100 and strictly increasing, delays non-decreasing; no delay
+    /// above [`MAX_LATENCY`].
+    pub fn validate(&self) -> Result<(), MockError> {
+        let check_max = |d: &Duration| {
+            if *d > MAX_LATENCY {
+                Err(invalid(format!(
+                    "latency {d:?} is longer than the limit of {MAX_LATENCY:?}"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Latency::Zero => Ok(()),
+            Latency::Fixed(d) => check_max(d),
+            Latency::Uniform { min, max } => {
+                check_max(max)?;
+                if min > max {
+                    return Err(invalid(format!(
+                        "uniform latency has min {min:?} above max {max:?}"
+                    )));
+                }
+                Ok(())
+            }
+            Latency::Percentiles(points) => {
+                if points.is_empty() {
+                    return Err(invalid(
+                        "percentile latency needs at least one point".into(),
+                    ));
+                }
+                let mut previous: Option<(f64, Duration)> = None;
+                for &(p, d) in points {
+                    check_max(&d)?;
+                    if !p.is_finite() || !(0.0..=100.0).contains(&p) {
+                        return Err(invalid(format!("percentile {p} is outside 0..=100")));
+                    }
+                    if let Some((prev_p, prev_d)) = previous {
+                        if p <= prev_p {
+                            return Err(invalid(format!(
+                                "percentiles must increase, but p{p} follows p{prev_p}"
+                            )));
+                        }
+                        if d < prev_d {
+                            return Err(invalid(format!(
+                                "latency must not decrease with the percentile, but \
+                                 p{p}={d:?} is below p{prev_p}={prev_d:?}"
+                            )));
+                        }
+                    }
+                    previous = Some((p, d));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl StatusMix {
+    /// Checks the mix: at least one status, each a final response code (200..=599) listed
+    /// once, weights finite and non-negative, summing to 1.
+    pub fn validate(&self) -> Result<(), MockError> {
+        if self.0.is_empty() {
+            return Err(invalid("status mix needs at least one status".into()));
+        }
+        let mut sum = 0.0;
+        for (i, &(code, weight)) in self.0.iter().enumerate() {
+            // 1xx are interim responses: HTTP cannot end an exchange with one.
+            if !(200..=599).contains(&code) {
+                return Err(invalid(format!("status {code} is not in 200..=599")));
+            }
+            if self.0[..i].iter().any(|&(c, _)| c == code) {
+                return Err(invalid(format!("status {code} is listed twice")));
+            }
+            if !weight.is_finite() || weight < 0.0 {
+                return Err(invalid(format!(
+                    "status {code} has weight {weight}; weights are fractions in 0..=1"
+                )));
+            }
+            sum += weight;
+        }
+        if (sum - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
+            return Err(invalid(format!(
+                "status weights sum to {sum}, not 1 (100%)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(message: String) -> MockError {
+    MockError::InvalidBehavior(message)
 }

@@ -1,6 +1,26 @@
 //! Mock upstream servers for Gauntlet.
+//!
+//! An endpoint answers every request by its [`Behavior`]: a latency drawn from a
+//! distribution, a status drawn from a weighted mix, a fixed-size body. Behaviours swap while
+//! the endpoint runs. [`start_upstream`] runs a named group of endpoints for the harness;
+//! [`serve`] runs one on a listener the caller owns; the `gauntlet-mock` binary runs one
+//! standalone with a control API.
 
 pub mod behavior;
+mod control;
+pub mod counters;
+pub mod endpoint;
+mod error;
+pub mod sample;
+pub mod server;
+pub mod spec;
 pub mod units;
+pub mod upstream;
 
 pub use behavior::{Behavior, Latency, StatusMix};
+pub use control::PREFIX as CONTROL_PREFIX;
+pub use counters::{Counters, EndpointCounts, UpstreamCounts};
+pub use endpoint::{EndpointId, EndpointState, Prepared};
+pub use error::MockError;
+pub use server::{serve, serve_with, ServeOptions};
+pub use upstream::{start_upstream, UpstreamConfig, UpstreamHandle};

@@ -100,7 +100,11 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
 /// that `0.5` is never mistaken for 50%.
 pub fn parse_percent(text: &str) -> Result<f64, UnitError> {
     let s = text.trim();
-    let bad = || err(format!("`{text}` is not a percentage; write e.g. `97%` or `2.5%`"));
+    let bad = || {
+        err(format!(
+            "`{text}` is not a percentage; write e.g. `97%` or `2.5%`"
+        ))
+    };
     let number = s.strip_suffix('%').ok_or_else(bad)?.trim();
     let value: f64 = number.parse().map_err(|_| bad())?;
     if !value.is_finite() || !(0.0..=100.0).contains(&value) {
@@ -114,11 +118,11 @@ pub fn format_duration(d: Duration) -> String {
     let nanos = d.as_nanos();
     if nanos == 0 {
         "0".to_string()
-    } else if nanos % 1_000_000_000 == 0 {
+    } else if nanos.is_multiple_of(1_000_000_000) {
         format!("{}s", nanos / 1_000_000_000)
-    } else if nanos % 1_000_000 == 0 {
+    } else if nanos.is_multiple_of(1_000_000) {
         format!("{}ms", nanos / 1_000_000)
-    } else if nanos % 1_000 == 0 {
+    } else if nanos.is_multiple_of(1_000) {
         format!("{}us", nanos / 1_000)
     } else {
         format!("{nanos}ns")
