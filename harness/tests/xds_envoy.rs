@@ -1,0 +1,602 @@
+//! The xDS control plane against a real Envoy: initial config, live push, NACK, and a push
+//! made before Envoy connects. Each test starts its own ADS server, upstreams and Envoy.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gauntlet::xds::{
+    bootstrap_bytes, bootstrap_text, run, BootstrapSpec, ClusterSpec, EnvoyConfig, ListenerSpec,
+    ResourceType, RouteSpec, TargetSpec, XdsControl, XdsError,
+};
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+const NODE: &str = "envoy-test";
+/// Generous: a cold Envoy on a busy 2-core CI box.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The Envoy binary under test: `GAUNTLET_TEST_ENVOY`, else the pip-installed 1.40.0.
+fn envoy_bin() -> PathBuf {
+    std::env::var_os("GAUNTLET_TEST_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/envoy-1.40.0/envoy/_bin/envoy"))
+}
+
+// === fixture ===
+
+/// An ADS server, plus an Envoy once started. Dropping it kills Envoy and stops the server,
+/// whether the test passed or not.
+struct Fixture {
+    control: XdsControl,
+    xds_addr: SocketAddr,
+    stop_xds: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), XdsError>>>,
+    envoy: Option<Envoy>,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let xds_addr = listener.local_addr().unwrap();
+        let control = XdsControl::new();
+        let (stop_xds, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(run(listener, control.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            control,
+            xds_addr,
+            stop_xds: Some(stop_xds),
+            server: Some(server),
+            envoy: None,
+        }
+    }
+
+    /// Stops the ADS server and waits for it to finish, with Envoy still connected.
+    async fn stop_xds(&mut self) -> Result<(), XdsError> {
+        if let Some(stop) = self.stop_xds.take() {
+            let _ = stop.send(());
+        }
+        let server = self.server.take().expect("server running");
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("server stops promptly with Envoy connected")
+            .expect("server task did not panic")
+    }
+
+    /// Starts Envoy and waits until its admin address is known (not until it is ready:
+    /// it only becomes ready once it has config).
+    async fn start_envoy(&mut self, name: &str) {
+        self.envoy = Some(Envoy::start(name, self.xds_addr).await);
+    }
+
+    fn envoy(&self) -> &Envoy {
+        self.envoy.as_ref().expect("envoy started")
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop_xds.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+struct Envoy {
+    child: Child,
+    admin: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Envoy {
+    async fn start(name: &str, xds_addr: SocketAddr) -> Self {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "gauntlet-xds-{}-{}-{name}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = BootstrapSpec::new(NODE, xds_addr);
+        std::fs::write(dir.join("bootstrap.pb"), bootstrap_bytes(&spec).unwrap()).unwrap();
+        std::fs::write(dir.join("bootstrap.txt"), bootstrap_text(&spec).unwrap()).unwrap();
+        let log = std::fs::File::create(dir.join("envoy.log")).unwrap();
+        let admin_path = dir.join("admin.txt");
+        let child = Command::new(envoy_bin())
+            .arg("-c")
+            .arg(dir.join("bootstrap.pb"))
+            .arg("--disable-hot-restart")
+            .arg("--admin-address-path")
+            .arg(&admin_path)
+            .args(["--concurrency", "1", "-l", "warn", "--drain-time-s", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", envoy_bin().display()));
+        let mut envoy = Self {
+            child,
+            admin: "127.0.0.1:0".parse().unwrap(),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        envoy.admin = loop {
+            if let Ok(text) = std::fs::read_to_string(&admin_path) {
+                if let Ok(addr) = text.trim().parse() {
+                    break addr;
+                }
+            }
+            if let Ok(Some(status)) = envoy.child.try_wait() {
+                panic!("Envoy exited with {status}:\n{}", envoy.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no admin address:\n{}",
+                envoy.log()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        envoy
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + APPLY_TIMEOUT;
+        loop {
+            if let Ok((200, _, body)) = get(self.admin, "/ready").await {
+                if body.trim() == "LIVE" {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Envoy never ready:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The value of one counter from `/stats`, if Envoy has it.
+    async fn stat(&self, name: &str) -> Option<u64> {
+        let (_, _, body) = get(self.admin, &format!("/stats?filter=^{name}$"))
+            .await
+            .ok()?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        // kill_on_drop also does this; doing it here first makes the intent explicit.
+        let _ = self.child.start_kill();
+        if std::thread::panicking() {
+            eprintln!("--- Envoy log ({}) ---\n{}", self.dir.display(), self.log());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+// === upstreams and HTTP ===
+
+/// An HTTP/1.1 server answering 200 with `x-upstream: <name>` until the test ends.
+async fn upstream(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req| async move {
+                    Ok::<_, Infallible>(
+                        hyper::Response::builder()
+                            .header("x-upstream", name)
+                            .body(Full::new(Bytes::from_static(b"ok")))
+                            .unwrap(),
+                    )
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// One `GET` on a fresh connection: status, `x-upstream` (if any), body.
+async fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Option<String>, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad response: {text:?}")))?;
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    };
+    let body = match header("transfer-encoding") {
+        Some(te) if te.eq_ignore_ascii_case("chunked") => dechunk(body),
+        _ => body.to_owned(),
+    };
+    Ok((status, header("x-upstream"), body))
+}
+
+/// Decodes a chunked body (Envoy's admin answers `Connection: close` requests chunked).
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Retries `GET /` through Envoy until it reaches `want`, and returns how long that took.
+async fn reaches(listener: SocketAddr, want: &str) -> Duration {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(5);
+    loop {
+        let got = get(listener, "/").await;
+        if matches!(&got, Ok((200, Some(u), _)) if u == want) {
+            return start.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reached {want}; last: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// A port nobody listens on now, for Envoy's listener.
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// One listener routing everything to `target`, over `clusters`.
+fn config(
+    listener: SocketAddr,
+    clusters: &[(&str, SocketAddr)],
+    target: TargetSpec,
+) -> EnvoyConfig {
+    let mut l = ListenerSpec::new("ingress", listener);
+    l.routes = vec![RouteSpec {
+        target,
+        ..RouteSpec::prefix("all", "/", "")
+    }];
+    EnvoyConfig {
+        listeners: vec![l],
+        clusters: clusters
+            .iter()
+            .map(|(name, addr)| ClusterSpec::new(*name, vec![*addr]))
+            .collect(),
+    }
+}
+
+fn to(cluster: &str) -> TargetSpec {
+    TargetSpec::Cluster(cluster.to_owned())
+}
+
+// === scenarios ===
+
+#[tokio::test]
+async fn initial_snapshot_is_acked_and_routes_traffic_then_a_live_push_moves_it() {
+    let a = upstream("a").await;
+    let b = upstream("b").await;
+    let listen = free_port();
+    let mut fx = Fixture::new().await;
+    fx.start_envoy("live-push").await;
+
+    // (a) Initial snapshot: every type ACKed, traffic reaches a.
+    let v1 = fx
+        .control
+        .set_config(NODE, &config(listen, &[("a", a)], to("a")))
+        .unwrap();
+    let r1 = fx
+        .control
+        .wait_applied(NODE, v1, APPLY_TIMEOUT)
+        .await
+        .unwrap();
+    let mut acked: Vec<ResourceType> = r1.pushes.iter().map(|p| p.resource_type).collect();
+    acked.dedup();
+    assert_eq!(acked, ResourceType::ALL, "{:#?}", r1.pushes);
+    assert!(r1
+        .pushes
+        .iter()
+        .all(|p| p.acked_at.is_some() && p.error_detail.is_none()));
+    fx.envoy().wait_ready().await;
+    reaches(listen, "a").await;
+    // dynamic_stats is on by default: the per-code counters gates read exist.
+    assert!(
+        fx.envoy()
+            .stat("cluster.a.upstream_rq_200")
+            .await
+            .unwrap_or(0)
+            >= 1
+    );
+
+    // (b) Live push to a second cluster, with traffic flowing: ACKed, logged with its
+    // latency, and no request fails on the way (the route waits for b to be warm).
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let answer = get(listen, "/").await.map(|r| (r.0, r.1));
+                seen.push((Instant::now(), answer));
+            }
+            seen
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let cfg2 = config(listen, &[("a", a), ("b", b)], to("b"));
+    let set_at = Instant::now();
+    let v2 = fx.control.set_config(NODE, &cfg2).unwrap();
+    let r2 = fx
+        .control
+        .wait_applied(NODE, v2, APPLY_TIMEOUT)
+        .await
+        .unwrap();
+    let applied = set_at.elapsed();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = traffic.await.unwrap();
+    let failed: Vec<_> = seen
+        .iter()
+        .filter(|(_, r)| !matches!(r, Ok((200, _))))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "requests failed during the push: {failed:?}"
+    );
+    let first_b = seen
+        .iter()
+        .find(|(_, r)| matches!(r, Ok((200, Some(u))) if u == "b"))
+        .map(|(t, _)| t.duration_since(set_at))
+        .expect("traffic reached b");
+
+    let changed: Vec<ResourceType> = r2.pushes.iter().map(|p| p.resource_type).collect();
+    assert!(changed.contains(&ResourceType::Cluster) && changed.contains(&ResourceType::Route));
+    assert!(
+        !changed.contains(&ResourceType::Listener),
+        "listener did not change"
+    );
+    for p in &r2.pushes {
+        assert!(p.ack_latency.is_some(), "{p:?}");
+    }
+    let log = fx.control.push_log();
+    let route_push = log
+        .iter()
+        .find(|e| e.version == v2 && e.resource_type == ResourceType::Route)
+        .unwrap();
+    let per_push: Vec<_> = r2
+        .pushes
+        .iter()
+        .map(|p| (p.resource_type, p.ack_latency))
+        .collect();
+    eprintln!(
+        "push v2: set→applied {:?} (test clock {applied:?}); first response from b after \
+         {first_b:?}; {} requests, none failed; route push→ACK {:?}; pushes {per_push:?}",
+        r2.latency(),
+        seen.len(),
+        route_push.ack_latency.unwrap(),
+    );
+    // Applied means visible: from now on every request reaches b.
+    for _ in 0..20 {
+        let (status, upstream, _) = get(listen, "/").await.unwrap();
+        assert_eq!((status, upstream.as_deref()), (200, Some("b")));
+    }
+
+    // A route-only change goes out alone and at once (clusters are already warm).
+    let v3 = fx
+        .control
+        .set_config(NODE, &config(listen, &[("a", a), ("b", b)], to("a")))
+        .unwrap();
+    let r3 = fx
+        .control
+        .wait_applied(NODE, v3, APPLY_TIMEOUT)
+        .await
+        .unwrap();
+    let types: Vec<ResourceType> = r3.pushes.iter().map(|p| p.resource_type).collect();
+    assert_eq!(types, [ResourceType::Route]);
+    eprintln!(
+        "push v3 (route only): set→applied {:?}, push→ACK {:?}",
+        r3.latency(),
+        r3.pushes[0].ack_latency.unwrap()
+    );
+    let (status, upstream, _) = get(listen, "/").await.unwrap();
+    assert_eq!((status, upstream.as_deref()), (200, Some("a")));
+}
+
+#[tokio::test]
+async fn invalid_route_is_nacked_with_envoys_message_and_old_config_keeps_serving() {
+    let a = upstream("a").await;
+    let listen = free_port();
+    let mut fx = Fixture::new().await;
+    fx.start_envoy("nack").await;
+    let mut nacks = fx.control.subscribe_nacks();
+
+    let v1 = fx
+        .control
+        .set_config(NODE, &config(listen, &[("a", a)], to("a")))
+        .unwrap();
+    fx.control
+        .wait_applied(NODE, v1, APPLY_TIMEOUT)
+        .await
+        .unwrap();
+    reaches(listen, "a").await;
+
+    // Weights summing to zero pass proto validation but Envoy's route table rejects them.
+    let bad = config(
+        listen,
+        &[("a", a)],
+        TargetSpec::Weighted(vec![("a".into(), 0)]),
+    );
+    let v2 = fx.control.set_config(NODE, &bad).unwrap();
+    let err = fx
+        .control
+        .wait_applied(NODE, v2, APPLY_TIMEOUT)
+        .await
+        .unwrap_err();
+    let XdsError::Nack {
+        resource_type,
+        version,
+        message,
+        ..
+    } = &err
+    else {
+        panic!("expected a NACK, got {err}");
+    };
+    eprintln!("NACK: {err}");
+    assert_eq!(
+        (*resource_type, version.as_str()),
+        (ResourceType::Route, "2")
+    );
+    assert!(message.to_lowercase().contains("weight"), "{message}");
+
+    let event = tokio::time::timeout(Duration::from_secs(1), nacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.message, *message);
+    let entry = fx
+        .control
+        .push_log()
+        .into_iter()
+        .find(|e| e.nonce == event.nonce)
+        .unwrap();
+    assert!(entry.nacked_at.is_some() && entry.acked_at.is_none());
+    assert_eq!(entry.error_detail.as_deref(), Some(message.as_str()));
+
+    // Envoy keeps its last good routes.
+    for _ in 0..5 {
+        let (status, upstream, _) = get(listen, "/").await.unwrap();
+        assert_eq!((status, upstream.as_deref()), (200, Some("a")));
+    }
+    assert!(
+        fx.envoy()
+            .stat("http.ingress.rds.ingress_routes.update_rejected")
+            .await
+            >= Some(1)
+    );
+
+    // Fixing the config recovers.
+    let v3 = fx
+        .control
+        .set_config(NODE, &config(listen, &[("a", a)], to("a")))
+        .unwrap();
+    fx.control
+        .wait_applied(NODE, v3, APPLY_TIMEOUT)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn push_before_envoy_connects_is_delivered_on_connect() {
+    let a = upstream("a").await;
+    let listen = free_port();
+    let mut fx = Fixture::new().await;
+    let v1 = fx
+        .control
+        .set_config(NODE, &config(listen, &[("a", a)], to("a")))
+        .unwrap();
+    assert_eq!(fx.control.connected_streams(NODE), 0);
+
+    fx.start_envoy("before-connect").await;
+    let report = fx
+        .control
+        .wait_applied(NODE, v1, APPLY_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(fx.control.connected_streams(NODE), 1);
+    assert!(report.applied_at >= report.set_at);
+    fx.envoy().wait_ready().await;
+    reaches(listen, "a").await;
+
+    // Shutting down ends the open ADS stream instead of waiting for Envoy to hang up.
+    fx.stop_xds().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fx.control.connected_streams(NODE) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "stream still open after shutdown"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn without_dynamic_stats_envoy_drops_the_per_code_counters() {
+    // Why `dynamic_stats` defaults to on: with it off, the counters resilience gates read
+    // (`upstream_rq_<code>`) do not exist, though `upstream_rq_total` still does.
+    let a = upstream("a").await;
+    let listen = free_port();
+    let mut fx = Fixture::new().await;
+    fx.start_envoy("no-dynamic-stats").await;
+    let mut cfg = config(listen, &[("a", a)], to("a"));
+    cfg.listeners[0].dynamic_stats = false;
+    let v1 = fx.control.set_config(NODE, &cfg).unwrap();
+    fx.control
+        .wait_applied(NODE, v1, APPLY_TIMEOUT)
+        .await
+        .unwrap();
+    reaches(listen, "a").await;
+    let envoy = fx.envoy();
+    assert!(envoy.stat("cluster.a.upstream_rq_total").await >= Some(1));
+    assert_eq!(envoy.stat("cluster.a.upstream_rq_200").await, None);
+}
+
+#[tokio::test]
+async fn an_envoy_that_never_connects_times_out() {
+    let fx = Fixture::new().await;
+    let v1 = fx
+        .control
+        .set_config(NODE, &EnvoyConfig::default())
+        .unwrap();
+    let err = fx
+        .control
+        .wait_applied(NODE, v1, Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, XdsError::Timeout { .. }), "{err}");
+}
