@@ -3,6 +3,10 @@
 //! The binary (`main.rs`) is a thin CLI over this library; see ARCHITECTURE.md for the map.
 
 pub mod envoy;
+pub mod exit;
 pub mod load;
+pub mod logging;
+pub mod run;
 pub mod scenario;
+pub mod signals;
 pub mod xds;

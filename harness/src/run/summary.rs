@@ -1,0 +1,209 @@
+//! Measurements → the result model. This is the one place statistics are computed
+//! (percentiles, rates, error rates, added latency), so every renderer shows the same figures.
+
+use std::collections::BTreeMap;
+
+use gauntlet_mocks::UpstreamHandle;
+use gauntlet_reports::{
+    AddedLatency, LoadSummary, MockCounts, Percentiles, Saturation, StepResult, Window, XdsPush,
+};
+use hdrhistogram::Histogram;
+
+use crate::load::{Failures, LoadOutcome, LoadPlan, Mode, Protocol, StatusCounts, WindowReport};
+use crate::xds::PushLogEntry;
+
+/// Percentiles of a histogram recorded in microseconds, in milliseconds.
+pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    if h.is_empty() {
+        return Percentiles::default();
+    }
+    let ms = |us: u64| us as f64 / 1000.0;
+    Percentiles {
+        count: h.len(),
+        min_ms: ms(h.min()),
+        mean_ms: h.mean() / 1000.0,
+        p50_ms: ms(h.value_at_quantile(0.50)),
+        p90_ms: ms(h.value_at_quantile(0.90)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        p999_ms: ms(h.value_at_quantile(0.999)),
+        max_ms: ms(h.max()),
+    }
+}
+
+/// A load step's outcome as the result model holds it.
+pub fn load(plan: &LoadPlan, o: &LoadOutcome) -> LoadSummary {
+    let (mode, target_rps, concurrency) = match plan.mode {
+        Mode::Open { rate } => ("open", Some(rate), None),
+        Mode::Closed { concurrency } => ("closed", None, Some(concurrency)),
+    };
+    let open = target_rps.is_some();
+    LoadSummary {
+        mode: mode.to_string(),
+        target_rps,
+        concurrency,
+        connections: o.connections,
+        protocol: match plan.protocol {
+            Protocol::Http1 => "http1",
+            Protocol::Http2 => "http2",
+        }
+        .to_string(),
+        duration_s: o.elapsed.as_secs_f64(),
+        warmup_s: plan.warmup.as_secs_f64(),
+        requests: o.requests_sent,
+        responses: o.responses.total(),
+        statuses: statuses(&o.responses),
+        failures: failures(&o.failures),
+        error_rate: error_rate(&o.responses, &o.failures),
+        achieved_rps: o.achieved_rps,
+        latency: percentiles(&o.corrected),
+        latency_uncorrected: percentiles(&o.uncorrected),
+        send_lateness: open.then(|| percentiles(&o.lateness)),
+        saturation: Saturation {
+            client_bound: o.client_bound,
+            reason: o.saturation.reason.clone(),
+            connections_busy: o.saturation.connections_busy,
+            client_cpu: o.saturation.cpu_max().unwrap_or(0.0),
+        },
+        windows: o.windows.iter().map(window).collect(),
+        cut_short: o.cancelled,
+    }
+}
+
+/// One 1-second window as the result model holds it.
+pub fn window(w: &WindowReport) -> Window {
+    let responses = w.responses.total();
+    let secs = w.length.as_secs_f64();
+    let p = percentiles(&w.latency);
+    Window {
+        t_s: w.start.as_secs_f64(),
+        warmup: w.warmup,
+        requests: w.sent,
+        responses,
+        statuses: statuses(&w.responses),
+        failures: w.failures.total(),
+        errors: w.failures.total() + w.responses.class(5),
+        rps: if secs > 0.0 {
+            responses as f64 / secs
+        } else {
+            0.0
+        },
+        p50_ms: p.p50_ms,
+        p99_ms: p.p99_ms,
+        max_ms: p.max_ms,
+    }
+}
+
+/// Failures plus 5xx answers, over every request that ended (answered or failed).
+pub fn error_rate(responses: &StatusCounts, failures: &Failures) -> f64 {
+    let ended = responses.total() + failures.total();
+    if ended == 0 {
+        return 0.0;
+    }
+    (responses.class(5) + failures.total()) as f64 / ended as f64
+}
+
+fn statuses(s: &StatusCounts) -> BTreeMap<String, u64> {
+    s.0.iter().map(|(c, n)| (c.to_string(), *n)).collect()
+}
+
+fn failures(f: &Failures) -> BTreeMap<String, u64> {
+    [
+        ("connect", f.connect),
+        ("reset", f.reset),
+        ("timeout", f.timeout),
+        ("protocol", f.protocol),
+        ("other", f.other),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(k, n)| (k.to_string(), n))
+    .collect()
+}
+
+/// Every mock upstream's own counts since its last reset.
+pub fn mocks(mocks: &BTreeMap<String, UpstreamHandle>) -> BTreeMap<String, MockCounts> {
+    mocks
+        .iter()
+        .map(|(name, h)| {
+            let c = h.counts();
+            let counts = MockCounts {
+                requests: c.requests,
+                statuses: c
+                    .by_status
+                    .iter()
+                    .map(|(s, n)| (s.to_string(), *n))
+                    .collect(),
+                endpoints: c.endpoints.iter().map(|e| e.requests).collect(),
+            };
+            (name.clone(), counts)
+        })
+        .collect()
+}
+
+/// Envoy step minus baseline step, per percentile, when both exist and have data.
+pub fn added_latency(steps: &[StepResult]) -> Option<AddedLatency> {
+    let base = &steps.iter().find(|s| s.name == "baseline")?.load.latency;
+    let envoy = &steps.iter().find(|s| s.name == "envoy")?.load.latency;
+    if base.count == 0 || envoy.count == 0 {
+        return None;
+    }
+    Some(AddedLatency {
+        p50_ms: envoy.p50_ms - base.p50_ms,
+        p90_ms: envoy.p90_ms - base.p90_ms,
+        p99_ms: envoy.p99_ms - base.p99_ms,
+        p999_ms: envoy.p999_ms - base.p999_ms,
+    })
+}
+
+/// The xDS push log as the result model holds it.
+pub fn xds_log(log: &[PushLogEntry]) -> Vec<XdsPush> {
+    log.iter()
+        .map(|p| XdsPush {
+            node: p.node.clone(),
+            resource_type: p.resource_type.short_name().to_string(),
+            version: p.version.to_string(),
+            nonce: p.nonce.clone(),
+            resources: p.resource_names.clone(),
+            sent_at: p.sent_at,
+            acked_at: p.acked_at,
+            nacked_at: p.nacked_at,
+            ack_ms: p.ack_latency.map(|d| d.as_secs_f64() * 1e3),
+            error: p.error_detail.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_in_ms() {
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for v in 1..=1000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let p = percentiles(&h);
+        assert_eq!(p.count, 1000);
+        assert!((p.p50_ms - 500.0).abs() < 1.0, "{p:?}");
+        assert!((p.p99_ms - 990.0).abs() < 1.0, "{p:?}");
+        assert!((p.max_ms - 1000.0).abs() < 1.0, "{p:?}");
+    }
+
+    #[test]
+    fn error_rate_counts_5xx_and_failures() {
+        let mut r = StatusCounts::default();
+        r.add(200, 90);
+        r.add(503, 5);
+        r.add(404, 3);
+        let f = Failures {
+            timeout: 2,
+            ..Failures::default()
+        };
+        assert!((error_rate(&r, &f) - 0.07).abs() < 1e-12);
+        assert_eq!(
+            error_rate(&StatusCounts::default(), &Failures::default()),
+            0.0
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! The file's shape as serde reads it, before any check.
+//!
+//! Every field is optional here so that a missing field is reported by the validator, with
+//! a position and a hint, rather than by serde. Values with units (`5ms`, `1KiB`, `97%`,
+//! `2000/s`) are read as [`Scalar`]s and parsed by the validator. Unknown fields are
+//! rejected at every level. New sections (policies, gates) are new optional fields here.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScenario {
+    pub name: Option<Scalar>,
+    pub phase: Option<Scalar>,
+    pub envoy: Option<RawEnvoy>,
+    pub upstreams: Option<OrderedMap<Scalar, Option<RawUpstream>>>,
+    pub routes: Option<Vec<RawRoute>>,
+    pub load: Option<RawLoad>,
+    pub baseline: Option<bool>,
+    pub timeline: Option<Vec<RawEvent>>,
+}
+
+/// `envoy:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEnvoy {
+    pub version: Option<Scalar>,
+    pub binary: Option<Scalar>,
+    pub concurrency: Option<i64>,
+    pub log_level: Option<Scalar>,
+    pub listen_port: Option<i64>,
+}
+
+/// One entry of `upstreams:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUpstream {
+    pub endpoints: Option<i64>,
+    pub protocol: Option<Scalar>,
+    /// `5ms`, or `{ fixed: 5ms }`, `{ uniform: [1ms, 5ms] }`, `{ p50: 5ms, p99: 40ms }`.
+    pub latency: Option<serde_yaml::Value>,
+    pub responses: Option<OrderedMap<Scalar, Scalar>>,
+    pub body: Option<Scalar>,
+    pub connect_timeout: Option<Scalar>,
+}
+
+/// One entry of `routes:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub name: Option<Scalar>,
+    #[serde(rename = "match")]
+    pub matcher: Option<RawMatch>,
+    pub cluster: Option<Scalar>,
+    pub weighted: Option<OrderedMap<Scalar, i64>>,
+    pub timeout: Option<Scalar>,
+}
+
+/// `match:` of a route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMatch {
+    pub prefix: Option<Scalar>,
+    pub path: Option<Scalar>,
+}
+
+/// `load:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLoad {
+    pub protocol: Option<Scalar>,
+    pub rate: Option<Scalar>,
+    pub concurrency: Option<i64>,
+    pub connections: Option<i64>,
+    pub duration: Option<Scalar>,
+    pub warmup: Option<Scalar>,
+    pub timeout: Option<Scalar>,
+    pub workers: Option<i64>,
+    pub request: Option<RawRequest>,
+}
+
+/// `load.request:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRequest {
+    pub method: Option<Scalar>,
+    pub path: Option<Scalar>,
+    pub headers: Option<OrderedMap<Scalar, Scalar>>,
+    pub body: Option<Scalar>,
+}
+
+/// One entry of `timeline:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEvent {
+    pub at: Option<Scalar>,
+    pub name: Option<Scalar>,
+    pub route: Option<Scalar>,
+    pub upstream: Option<Scalar>,
+    pub endpoints: Option<Vec<i64>>,
+    pub set: Option<RawSet>,
+}
+
+/// `set:` of a timeline event: route fields for a route event, behaviour fields for an
+/// upstream event (the validator checks which).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSet {
+    pub cluster: Option<Scalar>,
+    pub weighted: Option<OrderedMap<Scalar, i64>>,
+    pub latency: Option<serde_yaml::Value>,
+    pub responses: Option<OrderedMap<Scalar, Scalar>>,
+    pub body: Option<Scalar>,
+}
+
+// === impl Scalar ===
+
+/// A YAML scalar of any type, kept as written as far as serde allows.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar {
+    Str(String),
+    Int(i128),
+    Float(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Str(s) => f.write_str(s),
+            Scalar::Int(n) => write!(f, "{n}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a single value (a string or a number)")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v.into()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar, E> {
+                Ok(i128::try_from(v).map_or_else(|_| Scalar::Str(v.to_string()), Scalar::Int))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v))
+            }
+        }
+
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+// === impl OrderedMap ===
+
+/// A mapping read in file order. Used where the keys are names the user chose (upstreams,
+/// status codes, headers), whose order matters. Duplicate keys are refused by the locator,
+/// which sees the file before serde does.
+#[derive(Debug, Clone)]
+pub(crate) struct OrderedMap<K, V>(pub Vec<(K, V)>);
+
+impl<K, V> Default for OrderedMap<K, V> {
+    fn default() -> Self {
+        OrderedMap(Vec::new())
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for OrderedMap<K, V>
+where
+    K: Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<K, V>(PhantomData<(K, V)>);
+
+        impl<'de, K, V> Visitor<'de> for MapVisitor<K, V>
+        where
+            K: Deserialize<'de>,
+            V: Deserialize<'de>,
+        {
+            type Value = OrderedMap<K, V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries: Vec<(K, V)> = Vec::new();
+                while let Some(key) = map.next_key::<K>()? {
+                    let value = map.next_value()?;
+                    entries.push((key, value));
+                }
+                Ok(OrderedMap(entries))
+            }
+        }
+
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}

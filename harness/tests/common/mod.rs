@@ -1,0 +1,111 @@
+//! Shared by the end-to-end tests: run the `gauntlet` binary as a user would, with Envoy
+//! installs cached under `target/` so the suite installs each version once.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+use gauntlet_reports::RunResult;
+
+/// Runs that measure latency take turns: two of them on two cores would disturb each other.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Holds the lock that keeps timing-sensitive runs apart.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The cache directory every test shares for managed Envoy installs.
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/gauntlet-test-cache")
+}
+
+/// A `gauntlet` command with the shared cache and no inherited Envoy choice, so tests
+/// exercise the managed install unless they say otherwise.
+pub fn gauntlet() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
+    cmd.env("GAUNTLET_CACHE_DIR", cache_dir())
+        .env_remove("ENVOY_BIN")
+        .env("PATH", "/usr/bin:/bin");
+    cmd
+}
+
+/// A scratch directory for one test, under `target/`, emptied first.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/gauntlet-test-runs")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Writes `yaml` to `<dir>/scenario.yaml` and returns the path.
+pub fn scenario_file(dir: &Path, yaml: &str) -> PathBuf {
+    let path = dir.join("scenario.yaml");
+    std::fs::write(&path, yaml).expect("write scenario");
+    path
+}
+
+/// `gauntlet run <scenario> --out <dir>/run --quiet`, returning the process output.
+pub fn run(dir: &Path, scenario: &Path) -> Output {
+    gauntlet()
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(dir.join("run"))
+        .arg("--quiet")
+        .output()
+        .expect("spawn gauntlet")
+}
+
+/// Reads `<dir>/run/result.json`.
+pub fn result(dir: &Path) -> RunResult {
+    gauntlet_reports::json::read(&dir.join("run/result.json")).expect("read result.json")
+}
+
+/// Prints a run's output, for the failure message of an assertion.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// PIDs of live processes whose command line mentions `needle` (e.g. a run directory).
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        // A zombie has an empty command line and is not running anything.
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A window's count of one status code.
+pub fn status_in(w: &gauntlet_reports::Window, code: &str) -> u64 {
+    w.statuses.get(code).copied().unwrap_or(0)
+}
+
+/// The named step, or a panic naming what was there.
+pub fn step<'a>(r: &'a RunResult, name: &str) -> &'a gauntlet_reports::StepResult {
+    r.step(name).unwrap_or_else(|| {
+        let names: Vec<_> = r.steps.iter().map(|s| s.name.as_str()).collect();
+        panic!("no step `{name}` in {names:?}; error: {:?}", r.error)
+    })
+}

@@ -1,0 +1,239 @@
+//! The result model: one serde struct tree, versioned, written as `result.json`.
+//!
+//! Everything a renderer shows is in here, already computed: renderers format, they never
+//! compute statistics. Times are milliseconds as `f64` so the JSON reads without a decoder.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Schema identifier written into every `result.json`. Bump the suffix on any change that
+/// removes or re-types a field; adding optional fields keeps it.
+pub const SCHEMA: &str = "gauntlet.result/v1";
+
+/// A whole run: one scenario, its steps and everything measured along the way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema: String,
+    pub gauntlet_version: String,
+    pub name: String,
+    pub phase: String,
+    pub status: RunStatus,
+    /// What went wrong, when `status` is not `completed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub machine: Machine,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy: Option<EnvoyInfo>,
+    /// The resolved, validated scenario as the run saw it.
+    pub scenario: serde_json::Value,
+    pub steps: Vec<StepResult>,
+    /// Latency Envoy adds: the `envoy` step minus the `baseline` step, per percentile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_latency: Option<AddedLatency>,
+    /// Every timeline event, with the time it actually happened.
+    #[serde(default)]
+    pub events: Vec<EventRecord>,
+    /// Every xDS push, with its ACK or NACK.
+    #[serde(default)]
+    pub xds: Vec<XdsPush>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every step ran to its end.
+    Completed,
+    /// Stopped by the user (SIGINT/SIGTERM); the figures are partial.
+    Interrupted,
+    /// Stopped by an error (Envoy crash, NACK, …); the figures are partial.
+    Failed,
+}
+
+/// The machine the run was measured on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    pub hostname: String,
+    pub os: String,
+    pub kernel: String,
+    pub cpus: usize,
+    pub cpu_model: String,
+}
+
+/// Which Envoy ran, as Envoy itself reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnvoyInfo {
+    /// Semantic version from admin `/server_info`, e.g. `1.40.0`.
+    pub version: String,
+    /// Full build string from `/server_info`.
+    pub build: String,
+    pub binary: String,
+    /// How the binary was found: explicit, env, path or managed.
+    pub source: String,
+    pub concurrency: u32,
+}
+
+/// One load step (`baseline`: client → mocks; `envoy`: client → Envoy → mocks).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepResult {
+    pub name: String,
+    /// Where the load went, e.g. `127.0.0.1:10000`.
+    pub targets: Vec<String>,
+    pub load: LoadSummary,
+    /// Envoy's counters and gauges at the end of the step (admin `/stats`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub envoy_stats: BTreeMap<String, u64>,
+    /// Each mock upstream's own counts for this step.
+    #[serde(default)]
+    pub mocks: BTreeMap<String, MockCounts>,
+}
+
+/// What the load generator measured in one step (warmup excluded, except in `windows`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoadSummary {
+    /// `open` or `closed`.
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    pub connections: u32,
+    pub protocol: String,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub requests: u64,
+    pub responses: u64,
+    /// Responses by status code.
+    pub statuses: BTreeMap<String, u64>,
+    /// Failed requests by kind: connect, reset, timeout, protocol, other.
+    pub failures: BTreeMap<String, u64>,
+    /// Share of requests that failed or got a 5xx.
+    pub error_rate: f64,
+    pub achieved_rps: f64,
+    /// From the intended send time (coordinated-omission corrected).
+    pub latency: Percentiles,
+    /// From the actual send time.
+    pub latency_uncorrected: Percentiles,
+    /// How late sends went out against their schedule (open loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lateness: Option<Percentiles>,
+    pub saturation: Saturation,
+    /// One window per second of the step, warmup included and flagged.
+    pub windows: Vec<Window>,
+    /// True when the step ended before its planned end.
+    #[serde(default)]
+    pub cut_short: bool,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Whether the load generator itself was the bottleneck.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Saturation {
+    /// True when the figures describe the client's limits more than the target's.
+    pub client_bound: bool,
+    /// Why it was flagged, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Share of sends whose intended time came while the connection was still busy.
+    pub connections_busy: f64,
+    /// The generator's own CPU use per worker thread (0..1).
+    pub client_cpu: f64,
+}
+
+/// One second of a step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Window {
+    /// Offset of the window's start from the step's start, in seconds.
+    pub t_s: f64,
+    pub warmup: bool,
+    pub requests: u64,
+    pub responses: u64,
+    pub statuses: BTreeMap<String, u64>,
+    pub failures: u64,
+    pub errors: u64,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// A mock upstream's own counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MockCounts {
+    pub requests: u64,
+    pub statuses: BTreeMap<String, u64>,
+    /// Requests per endpoint, in endpoint order.
+    pub endpoints: Vec<u64>,
+}
+
+/// Latency added by Envoy: through-Envoy minus direct, per percentile, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct AddedLatency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+}
+
+/// A timeline event as it happened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub label: String,
+    /// What the event did, in words.
+    pub action: String,
+    /// Planned offset from the start of the step, seconds.
+    pub at_s: f64,
+    /// Actual offset at which it was applied, seconds.
+    pub applied_s: f64,
+    /// Step it happened in.
+    pub step: String,
+    /// For xDS pushes: time from push to ACK, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One xDS push and Envoy's answer to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct XdsPush {
+    pub node: String,
+    /// `cluster`, `endpoint`, `listener` or `route`.
+    pub resource_type: String,
+    pub version: String,
+    pub nonce: String,
+    pub resources: Vec<String>,
+    pub sent_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nacked_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_ms: Option<f64>,
+    /// Envoy's `error_detail` message for a NACK.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RunResult {
+    /// The step with this name.
+    pub fn step(&self, name: &str) -> Option<&StepResult> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+}
