@@ -4,8 +4,10 @@
 
 pub mod envoy;
 pub mod exit;
+pub mod gates;
 pub mod load;
 pub mod logging;
+pub mod policy;
 pub mod run;
 pub mod scenario;
 pub mod signals;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use gauntlet::scenario::{self, Limits, LoadMode, RouteTarget, Scenario, ScenarioError};
 
+/// `tests/scenarios/good` or `tests/scenarios/bad`.
 fn fixtures(kind: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/scenarios")
@@ -70,7 +71,7 @@ fn bad_fixtures() {
     }
 }
 
-/// A valid scenario around `tail`: `base(extra)` appends top-level sections.
+/// A valid scenario; cases edit it with `replace` or add sections with [`with`].
 const BASE: &str = "name: bench
 upstreams:
   backend: { endpoints: 2 }
@@ -78,6 +79,7 @@ upstreams:
 load: { rate: 100/s, duration: 10s }
 ";
 
+/// [`BASE`] with top-level sections appended.
 fn with(extra: &str) -> String {
     format!("{BASE}{extra}")
 }
@@ -107,6 +109,18 @@ fn inline_cases() {
         (BASE.replace("bench", "a b"), "1:7 name: name `a b` contains ` `"),
         (with("baseline: \"yes\"\n"), "6:11 baseline: expected `true` or `false`"),
         (with("phase: benchmrk\n"), "6:8 phase: `benchmrk` is not one of"),
+        (
+            "name:\nupstreams: { b: {} }\nload: { rate: 1, duration: 1s }\n".into(),
+            "1:1 name: `name` is empty",
+        ),
+        (
+            BASE.replace("canary: {}", "canary: 5"),
+            "4:11 upstreams.canary: expected a mapping",
+        ),
+        (
+            BASE.replace("endpoints: 2", "endpoints: 99999999999999999999"),
+            "3:25 upstreams.backend.endpoints: `99999999999999999999` is too large",
+        ),
         // Envoy.
         (with("envoy: { version: latest }\n"), "6:19 envoy.version: `latest` is not an Envoy release version"),
         (with("envoy: { log_level: warnng }\n"), "6:21 envoy.log_level: `warnng` is not one of"),
@@ -399,9 +413,7 @@ fn closed_loop_and_short_forms() {
         ("1.5M/s", 1.5e6),
         ("0.5/s", 0.5),
     ] {
-        let yaml = with("")
-            .replace("100/s", rate)
-            .replace("rate: 1.5M/s", "rate: 1.5M/s");
+        let yaml = BASE.replace("100/s", rate);
         let limits = Limits {
             max_rate: 2e6,
             ..Limits::default()

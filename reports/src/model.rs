@@ -40,6 +40,9 @@ pub struct RunResult {
     /// Every xDS push, with its ACK or NACK.
     #[serde(default)]
     pub xds: Vec<XdsPush>,
+    /// Every gate of the scenario with its measured value and verdict.
+    #[serde(default)]
+    pub gates: Vec<GateResult>,
 }
 
 /// How the run ended.
@@ -90,6 +93,39 @@ pub struct StepResult {
     /// Each mock upstream's own counts for this step.
     #[serde(default)]
     pub mocks: BTreeMap<String, MockCounts>,
+    /// Envoy's counters and gauges sampled about once a second during the step, for the
+    /// stats that matter to the scenario (its clusters, its listener, server memory).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub envoy_series: Vec<StatSample>,
+}
+
+/// One sample of Envoy's stats during a step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatSample {
+    /// Offset from the step's start, seconds.
+    pub t_s: f64,
+    pub stats: BTreeMap<String, u64>,
+}
+
+/// A gate's verdict.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateResult {
+    /// The gate as written in the scenario.
+    pub gate: String,
+    pub passed: bool,
+    /// The measured value, in the gate's unit; `None` when it could not be measured (which
+    /// fails the gate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<f64>,
+    /// The threshold it was compared with, in the same unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Unit of `measured` and `threshold`: `ms`, `ratio`, `count`, `rps`.
+    pub unit: String,
+    /// The time window it was evaluated over, in words (`whole step`, `20s..40s`, …).
+    pub window: String,
+    /// One sentence a person reads in a CI log: what was measured against what.
+    pub detail: String,
 }
 
 /// What the load generator measured in one step (warmup excluded, except in `windows`).
@@ -171,6 +207,10 @@ pub struct Window {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The window's latency histogram (µs, from intended send time) as a base64 HdrHistogram
+    /// V2 deflate blob, so windows can be merged for any time range (gates, `.hlog`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
 }
 
 /// A mock upstream's own counts.

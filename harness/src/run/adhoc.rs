@@ -25,5 +25,6 @@ pub async fn run(plan: LoadPlan, cancel: CancellationToken) -> anyhow::Result<St
         load: summary::load(&plan, &outcome),
         envoy_stats: Default::default(),
         mocks: Default::default(),
+        envoy_series: Vec::new(),
     })
 }

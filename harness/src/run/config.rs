@@ -56,7 +56,7 @@ fn route_spec(r: &Route) -> RouteSpec {
             RouteMatch::Path(p) => RouteMatchSpec::Path(p.clone()),
         },
         target: target_spec(&r.target),
-        timeout: r.timeout,
+        timeout: r.policy.timeout,
     }
 }
 

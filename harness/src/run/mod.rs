@@ -97,6 +97,7 @@ pub async fn run(
         added_latency: None,
         events: Vec::new(),
         xds: Vec::new(),
+        gates: Vec::new(),
     };
     let outcome = session::drive(scenario, opts, &dir, &mut result, cancel.clone()).await;
     let verdict = match outcome {

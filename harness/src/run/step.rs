@@ -113,6 +113,7 @@ pub(super) async fn run(
         load: summary::load(&plan, &outcome),
         envoy_stats: Default::default(),
         mocks: summary::mocks(ctx.mocks),
+        envoy_series: Vec::new(),
     };
     step.load.cut_short = stop.is_cancelled();
     (step, failure)
@@ -133,6 +134,7 @@ fn empty(ctx: &StepCtx<'_>, spec: &StepSpec<'_>) -> StepResult {
         load: Default::default(),
         envoy_stats: Default::default(),
         mocks: summary::mocks(ctx.mocks),
+        envoy_series: Vec::new(),
     }
 }
 

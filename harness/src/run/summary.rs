@@ -90,6 +90,7 @@ pub fn window(w: &WindowReport) -> Window {
         p50_ms: p.p50_ms,
         p99_ms: p.p99_ms,
         max_ms: p.max_ms,
+        histogram: None,
     }
 }
 

@@ -93,12 +93,12 @@ impl<'a> Timeline<'a> {
         mocks: &BTreeMap<String, UpstreamHandle>,
     ) -> anyhow::Result<Option<Duration>> {
         match &event.action {
-            TimelineAction::SetRoute { route, target } => {
+            TimelineAction::SetRoute { route, new } => {
                 let r = self
                     .routes
                     .get_mut(*route)
                     .ok_or_else(|| anyhow!("route {route} does not exist"))?;
-                r.target = target.clone();
+                *r = new.clone();
                 let cfg = config::envoy_config(
                     self.scenario,
                     self.listener,
@@ -129,6 +129,7 @@ impl<'a> Timeline<'a> {
                     .with_context(|| format!("changing upstream `{upstream}`"))?;
                 Ok(None)
             }
+            other => Err(anyhow!("timeline action not supported yet: {other:?}")),
         }
     }
 }
@@ -136,8 +137,8 @@ impl<'a> Timeline<'a> {
 /// The event's action in words, for the result and the terminal.
 fn describe(event: &TimelineEvent) -> String {
     match &event.action {
-        TimelineAction::SetRoute { route, target } => {
-            let to = match target {
+        TimelineAction::SetRoute { route, new } => {
+            let to = match &new.target {
                 RouteTarget::Cluster(c) => c.clone(),
                 RouteTarget::Weighted(w) => w
                     .iter()
@@ -168,5 +169,6 @@ fn describe(event: &TimelineEvent) -> String {
                 behavior.latency
             )
         }
+        other => format!("{other:?}"),
     }
 }

@@ -40,6 +40,16 @@ impl Ctx<'_> {
         self.errors.push(e);
     }
 
+    /// Records that the required `field` of `parent` is missing, or is there but empty.
+    pub fn missing(&mut self, parent: &FieldPath, field: &str, hint: &str) {
+        let path = parent.key(field);
+        if self.loc.has(&path) {
+            self.err_key(&path, format!("`{field}` is empty"), hint);
+        } else {
+            self.err(parent, format!("missing `{field}`"), hint);
+        }
+    }
+
     /// Records a units error: its text before `; ` is the message, after it the hint.
     fn unit_err(&mut self, path: &FieldPath, e: UnitError) {
         let (message, hint) = e.message.split_once("; ").unwrap_or((&e.message, ""));
@@ -295,23 +305,19 @@ fn huge_size(text: &str) -> Option<u64> {
     .iter()
     .find_map(|(suffix, scale)| t.strip_suffix(suffix).map(|n| (n.trim(), *scale)))?;
     let value: f64 = number.parse().ok()?;
-    let bytes = value * scale;
-    // Saturate: anything this large only needs to compare above the limit.
-    (value.is_finite() && value >= 0.0).then(|| {
-        if bytes >= u64::MAX as f64 {
-            u64::MAX
-        } else {
-            bytes as u64
-        }
-    })
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    // The cast saturates: anything this large only needs to compare above the limit.
+    Some((value * scale) as u64)
 }
 
 /// `24h`, `90m`, `250ms`: whole hours and minutes read better than `86400s`.
 pub(crate) fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
-    if d.subsec_nanos() == 0 && secs >= 3600 && secs % 3600 == 0 {
+    if d.subsec_nanos() == 0 && secs >= 3600 && secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if d.subsec_nanos() == 0 && secs >= 60 && secs % 60 == 0 {
+    } else if d.subsec_nanos() == 0 && secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         units::format_duration(d)
@@ -323,7 +329,7 @@ pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     UNITS
         .iter()
-        .find(|(_, n)| bytes >= *n && bytes % n == 0)
+        .find(|(_, n)| bytes >= *n && bytes.is_multiple_of(*n))
         .map_or_else(
             || format!("{bytes}B"),
             |(unit, n)| format!("{}{unit}", bytes / n),

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_path_to_error::Segment;
 
+use super::check::shorten;
 use super::error::{closest, Pos, ScenarioError};
 use super::locate::{FieldPath, Locator, Seg};
 use super::raw::RawScenario;
@@ -30,10 +31,7 @@ pub(crate) fn decode(text: &str, file: &Path, loc: &Locator) -> Result<RawScenar
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = FieldPath(e.path().iter().map(seg_of).collect());
         let inner = e.into_inner();
-        let serde_pos = inner.location().map(|l| Pos {
-            line: l.line(),
-            column: l.column(),
-        });
+        let serde_pos = inner.location().map(|l| Pos::new(l.line(), l.column()));
         let message = strip_location(&inner.to_string());
         translate(file, loc, &path, serde_pos, &message)
     })
@@ -97,11 +95,12 @@ fn translate(
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let words = backticked(rest);
         let (name, expected) = words.split_first().map_or(("?", &[][..]), |(n, e)| (*n, e));
+        let shown = shorten(name);
         let msg = if expected.is_empty() {
-            format!("unknown field `{name}`; this section takes no fields")
+            format!("unknown field `{shown}`; this section takes no fields")
         } else {
             format!(
-                "unknown field `{name}`; expected one of: {}",
+                "unknown field `{shown}`; expected one of: {}",
                 expected.join(", ")
             )
         };
@@ -130,7 +129,13 @@ fn translate(
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "?"));
         let expected = plain_expectation(expected);
-        let msg = format!("expected {expected}, found {}", plain_found(found));
+        let found = plain_found(found);
+        // A whole number too large for any integer type arrives as a u128.
+        let msg = if found.starts_with("integer") && expected == "a whole number" {
+            format!("{} is too large", found.trim_start_matches("integer "))
+        } else {
+            format!("expected {expected}, found {found}")
+        };
         let hint = example(path).map_or_else(
             || format!("write {expected} here"),
             |ex| format!("for example `{ex}`"),
@@ -144,7 +149,10 @@ fn translate(
             "{found} is out of range for {}",
             plain_expectation(expected)
         );
-        let hint = example(path).map_or_else(String::new, |ex| format!("for example `{ex}`"));
+        let hint = example(path).map_or_else(
+            || "write a smaller number".to_string(),
+            |ex| format!("for example `{ex}`"),
+        );
         return ScenarioError::at(file, located(false), Some(&field), msg).hint(hint);
     }
 
@@ -159,6 +167,7 @@ fn translate(
             .hint("write the values out instead of repeating `*alias` references");
     }
     ScenarioError::at(file, pos, field, message.to_string())
+        .hint("check the value here against the scenario format")
 }
 
 /// serde's description of what it found, in words a scenario author knows.
@@ -167,7 +176,10 @@ fn plain_found(found: &str) -> String {
         "map" => "a mapping".into(),
         "sequence" => "a list".into(),
         "unit value" => "nothing (null)".into(),
-        other => other.to_string(),
+        other => other
+            .trim_end_matches(" as u128")
+            .trim_end_matches(" as i128")
+            .to_string(),
     }
 }
 

@@ -41,6 +41,11 @@ pub(crate) struct Pos {
 impl Pos {
     /// The first character of the file.
     pub const START: Pos = Pos { line: 1, column: 1 };
+
+    /// A position from a 1-based line and column.
+    pub fn new(line: usize, column: usize) -> Pos {
+        Pos { line, column }
+    }
 }
 
 // === impl ScenarioError ===
@@ -83,7 +88,7 @@ impl ScenarioError {
 
     /// Every error carried: this one first, then `more`.
     pub fn all(&self) -> impl Iterator<Item = &ScenarioError> {
-        std::iter::once(self).chain(self.more.iter())
+        std::iter::once(self).chain(&self.more)
     }
 
     /// Folds a list of errors (in any order) into one: the earliest in the file first, the

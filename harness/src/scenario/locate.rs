@@ -132,7 +132,7 @@ fn forbidden_char(text: &str) -> Option<(Pos, char)> {
             n => n < 0x20 || (0x7F..=0x9F).contains(&n) || n == 0xFFFE || n == 0xFFFF,
         };
         if bad {
-            return Some((Pos { line, column }, c));
+            return Some((Pos::new(line, column), c));
         }
         if c == '\n' {
             line += 1;
@@ -158,10 +158,7 @@ fn syntax_hint(info: &str) -> &'static str {
 
 fn pos_of(m: &Marker) -> Pos {
     // yaml-rust2 lines are 1-based, columns 0-based.
-    Pos {
-        line: m.line().max(1),
-        column: m.col() + 1,
-    }
+    Pos::new(m.line().max(1), m.col() + 1)
 }
 
 // === impl Receiver ===

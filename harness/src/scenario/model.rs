@@ -9,6 +9,9 @@ use std::time::Duration;
 use gauntlet_mocks::Behavior;
 use serde::Serialize;
 
+use crate::gates::Gate;
+use crate::policy::{ClusterPolicy, HeaderMatch, RoutePolicy};
+
 /// Envoy version used when a scenario names none and no binary is found.
 pub const DEFAULT_ENVOY_VERSION: &str = "1.40.0";
 
@@ -27,8 +30,10 @@ pub struct Scenario {
     pub load: Load,
     /// Measure the direct path (client → mocks) before the path through Envoy.
     pub baseline: bool,
-    /// Events at offsets from the start of the Envoy load step (warmup included).
+    /// Events at offsets from the start of the Envoy load step (warmup included), sorted.
     pub timeline: Vec<TimelineEvent>,
+    /// CI gates evaluated over the result, in file order.
+    pub gates: Vec<Gate>,
 }
 
 /// Which of the three rollout phases the scenario exercises.
@@ -81,6 +86,8 @@ pub struct Upstream {
     pub protocol: UpstreamProtocol,
     pub behavior: Behavior,
     pub connect_timeout: Duration,
+    /// Envoy's policies for this upstream's cluster (`clusters.<name>` in the file).
+    pub policy: ClusterPolicy,
 }
 
 /// One route of the listener's single virtual host.
@@ -89,9 +96,11 @@ pub struct Route {
     /// Stable name: `route-<index>` unless the scenario names it.
     pub name: String,
     pub matcher: RouteMatch,
+    /// Request headers that must also match (all of them).
+    pub headers: Vec<HeaderMatch>,
     pub target: RouteTarget,
-    /// Envoy's route timeout; `None` keeps Envoy's default (15 s).
-    pub timeout: Option<Duration>,
+    /// Timeouts, retries, mirrors, faults, rate limit.
+    pub policy: RoutePolicy,
 }
 
 /// How a route matches the request path.
@@ -180,14 +189,29 @@ pub struct TimelineEvent {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimelineAction {
-    /// Replace a route's target (pushed over xDS).
-    SetRoute { route: usize, target: RouteTarget },
+    /// Replace route `route` by `new` (pushed over xDS). The validator folds the event's
+    /// `set:` into the route as it stands at that point of the timeline, so `new` is whole.
+    SetRoute { route: usize, new: Route },
+    /// Replace the policies of an upstream's cluster (pushed over xDS), folded likewise.
+    SetCluster {
+        cluster: String,
+        policy: ClusterPolicy,
+    },
     /// Change the behaviour of some endpoints of an upstream (all when `endpoints` is None).
     SetUpstream {
         upstream: String,
         endpoints: Option<Vec<u32>>,
         behavior: Behavior,
     },
+    /// Take endpoints down (they refuse connections) or bring them back up.
+    SetEndpointsUp {
+        upstream: String,
+        endpoints: Vec<u32>,
+        up: bool,
+    },
+    /// Grow or shrink the set of endpoints Envoy is given for an upstream (EDS); the mock
+    /// starts new servers when it grows beyond what it has.
+    SetEndpointCount { upstream: String, count: u32 },
 }
 
 impl Scenario {

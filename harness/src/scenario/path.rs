@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::check::shorten;
+
 /// One step of a field path: a mapping key or a sequence index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Seg {
@@ -39,8 +41,8 @@ impl fmt::Display for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, seg) in self.0.iter().enumerate() {
             match seg {
-                Seg::Key(k) if i == 0 => f.write_str(k)?,
-                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Key(k) if i == 0 => f.write_str(&shorten(k))?,
+                Seg::Key(k) => write!(f, ".{}", shorten(k))?,
                 Seg::Index(n) => write!(f, "[{n}]")?,
             }
         }

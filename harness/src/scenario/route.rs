@@ -1,24 +1,40 @@
 //! `routes:` and route targets (`cluster` / `weighted`), which a timeline event can also
 //! `set`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::check::{shorten, Ctx};
 use super::locate::FieldPath;
 use super::model::{Route, RouteMatch, RouteTarget};
 use super::raw::{OrderedMap, RawMatch, RawRoute, Scalar};
 use super::upstream::positive;
+use crate::policy::RoutePolicy;
 
 /// The names a route or event may refer to: every declared upstream, valid or not, so that
 /// one bad upstream does not also make each reference to it an error.
-pub(crate) struct Names<'a>(pub &'a [String]);
+pub(crate) struct Names {
+    /// In file order, for messages.
+    list: Vec<String>,
+    set: HashSet<String>,
+}
 
-impl Names<'_> {
+impl Names {
+    /// The names declared under `upstreams:`, in file order.
+    pub fn new(list: Vec<String>) -> Self {
+        let set = list.iter().cloned().collect();
+        Names { list, set }
+    }
+
+    /// The first declared upstream, the default route's target.
+    pub fn first(&self) -> Option<&String> {
+        self.list.first()
+    }
+
     fn hint(&self) -> String {
         const SHOWN: usize = 10;
-        let mut names: Vec<&str> = self.0.iter().take(SHOWN).map(String::as_str).collect();
-        let more = format!("and {} more", self.0.len().saturating_sub(SHOWN));
-        if self.0.len() > SHOWN {
+        let mut names: Vec<&str> = self.list.iter().take(SHOWN).map(String::as_str).collect();
+        let more = format!("and {} more", self.list.len().saturating_sub(SHOWN));
+        if self.list.len() > SHOWN {
             names.push(&more);
         }
         format!("defined upstreams are: {}", names.join(", "))
@@ -50,7 +66,7 @@ impl Names<'_> {
         at_key: bool,
     ) -> Option<String> {
         let name = value.to_string();
-        if self.0.contains(&name) {
+        if self.set.contains(&name) {
             return Some(name);
         }
         let message = format!("{what} `{}` is not defined", shorten(&name));
@@ -67,16 +83,17 @@ impl Names<'_> {
 pub(crate) fn routes(
     ctx: &mut Ctx<'_>,
     raw: Option<&Vec<RawRoute>>,
-    names: &Names<'_>,
+    names: &Names,
 ) -> Option<Vec<Route>> {
     let path = FieldPath::root().key("routes");
     let Some(raw) = raw else {
-        let first = names.0.first()?;
+        let first = names.first()?;
         return Some(vec![Route {
             name: "route-0".into(),
             matcher: RouteMatch::Prefix("/".into()),
+            headers: Vec::new(),
             target: RouteTarget::Cluster(first.clone()),
-            timeout: None,
+            policy: RoutePolicy::default(),
         }]);
     };
     if raw.is_empty() {
@@ -130,8 +147,12 @@ pub(crate) fn routes(
             (Some(name), Some(matcher), Some(Some(target)), Some(timeout)) => out.push(Route {
                 name,
                 matcher,
+                headers: Vec::new(),
                 target,
-                timeout,
+                policy: RoutePolicy {
+                    timeout,
+                    ..RoutePolicy::default()
+                },
             }),
             _ => ok = false,
         }
@@ -203,7 +224,7 @@ pub(crate) fn target(
     path: &FieldPath,
     cluster: &Option<Scalar>,
     weighted: &Option<OrderedMap<Scalar, i64>>,
-    names: &Names<'_>,
+    names: &Names,
     required: bool,
 ) -> Option<Option<RouteTarget>> {
     match (cluster, weighted) {
@@ -235,7 +256,7 @@ fn weighted_target(
     ctx: &mut Ctx<'_>,
     path: &FieldPath,
     raw: &OrderedMap<Scalar, i64>,
-    names: &Names<'_>,
+    names: &Names,
 ) -> Option<RouteTarget> {
     if raw.0.is_empty() {
         ctx.err(

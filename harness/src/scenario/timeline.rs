@@ -14,7 +14,7 @@ use super::upstream::behavior;
 
 /// What the events may refer to, from the rest of the (validated) scenario.
 pub(crate) struct Refs<'a> {
-    pub names: &'a Names<'a>,
+    pub names: &'a Names,
     /// `None` when the routes or upstreams were invalid (errors already reported).
     pub routes: Option<&'a [Route]>,
     pub upstreams: Option<&'a [Upstream]>,
@@ -63,7 +63,7 @@ fn event(
     let at = match &raw.at {
         Some(v) => at(ctx, &path.key("at"), v, refs.run_length),
         None => {
-            ctx.err(path, "missing `at`", "say when the event happens, e.g. `at: 10s` (from the start of the load, warmup included)");
+            ctx.missing(path, "at", "say when the event happens, e.g. `at: 10s` (from the start of the load, warmup included)");
             None
         }
     };
@@ -158,9 +158,9 @@ fn set_route(
         .and_then(|routes| route_index(ctx, &path.key("route"), route, routes));
     let set_path = path.key("set");
     let Some(set) = &raw.set else {
-        ctx.err(
+        ctx.missing(
             path,
-            "missing `set`",
+            "set",
             "say what changes, e.g. `set: { cluster: canary }`",
         );
         return None;
@@ -188,10 +188,9 @@ fn set_route(
         true,
     )??;
     let index = index?;
-    (raw.endpoints.is_none()).then_some(TimelineAction::SetRoute {
-        route: index,
-        target,
-    })
+    let mut new = refs.routes?.get(index)?.clone();
+    new.target = target;
+    (raw.endpoints.is_none()).then_some(TimelineAction::SetRoute { route: index, new })
 }
 
 fn route_index(
@@ -200,10 +199,9 @@ fn route_index(
     value: &Scalar,
     routes: &[Route],
 ) -> Option<usize> {
-    let by_name = routes.iter().position(|r| r.name == value.to_string());
     let found = match value {
         Scalar::Int(n) => usize::try_from(*n).ok().filter(|i| *i < routes.len()),
-        Scalar::Str(_) => by_name,
+        Scalar::Str(name) => routes.iter().position(|r| r.name == *name),
         _ => None,
     };
     if found.is_none() {
@@ -233,9 +231,9 @@ fn set_upstream(
         .resolve(ctx, &path.key("upstream"), upstream, "upstream");
     let set_path = path.key("set");
     let Some(set) = &raw.set else {
-        ctx.err(
+        ctx.missing(
             path,
-            "missing `set`",
+            "set",
             "say what changes, e.g. `set: { responses: { 503: 100% } }`",
         );
         return None;

@@ -27,9 +27,9 @@ pub(crate) fn upstreams(
 ) -> Option<Vec<Upstream>> {
     let path = FieldPath::root().key("upstreams");
     let Some(raw) = raw else {
-        ctx.err(
+        ctx.missing(
             &FieldPath::root(),
-            "missing `upstreams`",
+            "upstreams",
             "declare at least one mock upstream, e.g. `upstreams: { backend: { endpoints: 2 } }`",
         );
         return None;
@@ -120,6 +120,7 @@ fn upstream(
         protocol: protocol?,
         behavior: behavior?,
         connect_timeout: connect_timeout?,
+        policy: Default::default(),
     })
 }
 
@@ -170,7 +171,11 @@ pub(crate) fn behavior(
     };
     // The mocks' own check, as a backstop: the model promises a servable behaviour.
     if let Err(e) = behavior.validate() {
-        ctx.err(path, e.to_string(), "");
+        ctx.err(
+            path,
+            e.to_string(),
+            "the mocks cannot serve this behaviour; adjust the values above",
+        );
         return None;
     }
     Some(behavior)

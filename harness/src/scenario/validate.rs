@@ -29,9 +29,9 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
     let name = match &raw.name {
         Some(n) => ctx.name(&root.key("name"), n, true, "name", "checkout-bench", false),
         None => {
-            ctx.err(
+            ctx.missing(
                 &root,
-                "missing `name`",
+                "name",
                 "add `name: checkout-bench`: it names the run directory",
             );
             None
@@ -45,7 +45,7 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
         .iter()
         .flat_map(|m| m.0.iter().map(|(k, _)| k.to_string()))
         .collect();
-    let names = Names(&declared);
+    let names = Names::new(declared);
     let routes = routes(ctx, raw.routes.as_ref(), &names);
     let load = load(ctx, raw.load.as_ref());
     let refs = Refs {
@@ -79,6 +79,7 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
         load: load?,
         baseline: raw.baseline.unwrap_or(true),
         timeline: timeline?,
+        gates: Vec::new(),
     })
 }
 
@@ -193,9 +194,9 @@ fn binary(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<PathBuf
 fn load(ctx: &mut Ctx<'_>, raw: Option<&RawLoad>) -> Option<Load> {
     let path = FieldPath::root().key("load");
     let Some(raw) = raw else {
-        ctx.err(
+        ctx.missing(
             &FieldPath::root(),
-            "missing `load`",
+            "load",
             "add e.g. `load: { rate: 2000/s, duration: 60s }`",
         );
         return None;
@@ -252,9 +253,9 @@ fn load(ctx: &mut Ctx<'_>, raw: Option<&RawLoad>) -> Option<Load> {
     let duration = match &raw.duration {
         Some(d) => positive(ctx, &path.key("duration"), d, limits.max_duration),
         None => {
-            ctx.err(
+            ctx.missing(
                 &path,
-                "missing `duration`",
+                "duration",
                 "say how long to measure, e.g. `duration: 60s`",
             );
             None
