@@ -97,6 +97,16 @@ impl AdminClient {
         Ok(self.stats_snapshot().await?.values)
     }
 
+    /// Counters and gauges whose names match `regex` (Envoy's RE2 `filter`), for sampling
+    /// the few stats a scenario cares about every second without pulling all of them.
+    pub async fn stats_matching(&self, regex: &str) -> Result<BTreeMap<String, u64>, EnvoyError> {
+        let path = format!("/stats?format=json&filter={}", encode_query(regex));
+        let body = self.get(&path).await?;
+        Ok(parse_stats(&body)
+            .map_err(|detail| parse_error(&path, detail))?
+            .values)
+    }
+
     /// Text readouts from `/stats?format=json`, e.g. `cluster_manager.cds.version_text`.
     pub async fn text_readouts(&self) -> Result<BTreeMap<String, String>, EnvoyError> {
         Ok(self.stats_snapshot().await?.texts)
@@ -247,6 +257,19 @@ fn parse_proto_duration(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(seconds).ok()
 }
 
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass as they are).
+fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,3 +357,4 @@ mod tests {
         drop(listener);
     }
 }
+

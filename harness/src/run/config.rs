@@ -32,6 +32,7 @@ pub fn envoy_config(
             endpoints: endpoints.get(&u.name).cloned().unwrap_or_default(),
             http2: u.protocol == UpstreamProtocol::Http2,
             connect_timeout: u.connect_timeout,
+            policy: u.policy.clone(),
         })
         .collect();
     let listener = ListenerSpec {
@@ -55,8 +56,9 @@ fn route_spec(r: &Route) -> RouteSpec {
             RouteMatch::Prefix(p) => RouteMatchSpec::Prefix(p.clone()),
             RouteMatch::Path(p) => RouteMatchSpec::Path(p.clone()),
         },
+        headers: r.headers.clone(),
         target: target_spec(&r.target),
-        timeout: r.policy.timeout,
+        policy: r.policy.clone(),
     }
 }
 

@@ -70,32 +70,47 @@ pub(super) async fn run(
     let load = tokio::spawn(load::run(plan.clone(), stop.clone(), Some(tx)));
     let mut sink = WindowSink::open(ctx, spec.name);
     let mut failure: Option<anyhow::Error> = None;
-    let mut timeline_done = timeline.is_none();
-    let timeline_fut = async {
-        match timeline.as_deref_mut() {
-            Some(t) => t.run(origin, spec.name, ctx.mocks).await,
-            None => Ok(()),
-        }
-    };
-    tokio::pin!(timeline_fut);
-    loop {
-        tokio::select! {
-            w = windows.recv() => match w {
-                Some(w) => sink.push(&w),
-                None => break,
-            },
-            r = &mut timeline_fut, if !timeline_done => {
-                timeline_done = true;
-                if let Err(e) = r {
-                    failure.get_or_insert(e);
+    let mut series = Vec::new();
+    let sampler = spec.envoy.map(|e| StatSampler::new(ctx.scenario, e.admin().clone(), origin));
+    {
+        let mut timeline_done = timeline.is_none();
+        let timeline_fut = async {
+            match timeline.as_deref_mut() {
+                Some(t) => t.run(origin, spec.name, ctx.mocks).await,
+                None => Ok(()),
+            }
+        };
+        tokio::pin!(timeline_fut);
+        let sampler_fut = async {
+            match &sampler {
+                Some(s) => s.run(&mut series).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(sampler_fut);
+        loop {
+            tokio::select! {
+                w = windows.recv() => match w {
+                    Some(w) => sink.push(&w),
+                    None => break,
+                },
+                r = &mut timeline_fut, if !timeline_done => {
+                    timeline_done = true;
+                    if let Err(e) = r {
+                        failure.get_or_insert(e);
+                        stop.cancel();
+                    }
+                }
+                () = &mut sampler_fut => {}
+                exit = envoy_exit(spec.envoy), if failure.is_none() => {
+                    failure = Some(anyhow!("Envoy exited during the `{}` step: {exit}", spec.name));
                     stop.cancel();
                 }
             }
-            exit = envoy_exit(spec.envoy), if failure.is_none() => {
-                failure = Some(anyhow!("Envoy exited during the `{}` step: {exit}", spec.name));
-                stop.cancel();
-            }
         }
+    }
+    if let Some(s) = &sampler {
+        s.sample_into(&mut series).await;
     }
     let outcome = match load.await {
         Ok(Ok(o)) => o,
@@ -113,7 +128,7 @@ pub(super) async fn run(
         load: summary::load(&plan, &outcome),
         envoy_stats: Default::default(),
         mocks: summary::mocks(ctx.mocks),
-        envoy_series: Vec::new(),
+        envoy_series: series,
     };
     step.load.cut_short = stop.is_cancelled();
     (step, failure)
@@ -207,6 +222,50 @@ impl WindowSink {
                 window.p99_ms,
                 window.errors
             );
+        }
+    }
+}
+
+/// Samples the Envoy stats a scenario cares about (its clusters, the ingress HTTP stats,
+/// server memory) about once a second, so gates can look at counters inside a time window.
+struct StatSampler {
+    admin: crate::envoy::AdminClient,
+    filter: String,
+    origin: Instant,
+}
+
+impl StatSampler {
+    fn new(scenario: &Scenario, admin: crate::envoy::AdminClient, origin: Instant) -> Self {
+        // Upstream names are [A-Za-z0-9_-], so they need no escaping in the regex.
+        let clusters: Vec<&str> = scenario.upstreams.iter().map(|u| u.name.as_str()).collect();
+        let filter = format!(
+            "^(cluster\\.({})\\.|http\\.{}\\.|server\\.(memory_|live|concurrency))",
+            clusters.join("|"),
+            super::config::STAT_PREFIX
+        );
+        Self {
+            admin,
+            filter,
+            origin,
+        }
+    }
+
+    /// Samples every second until dropped.
+    async fn run(&self, series: &mut Vec<gauntlet_reports::StatSample>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.sample_into(series).await;
+        }
+    }
+
+    /// One sample; an admin error (Envoy gone) is logged and skipped.
+    async fn sample_into(&self, series: &mut Vec<gauntlet_reports::StatSample>) {
+        let t_s = self.origin.elapsed().as_secs_f64();
+        match self.admin.stats_matching(&self.filter).await {
+            Ok(stats) => series.push(gauntlet_reports::StatSample { t_s, stats }),
+            Err(e) => tracing::debug!("stats sample skipped: {e}"),
         }
     }
 }

@@ -90,8 +90,21 @@ pub fn window(w: &WindowReport) -> Window {
         p50_ms: p.p50_ms,
         p99_ms: p.p99_ms,
         max_ms: p.max_ms,
-        histogram: None,
+        histogram: encode_histogram(&w.latency),
     }
+}
+
+/// A histogram as base64 HdrHistogram V2 deflate (the format HdrHistogram's tools read), or
+/// `None` when it is empty.
+pub fn encode_histogram(h: &Histogram<u64>) -> Option<String> {
+    use base64::Engine;
+    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+    if h.is_empty() {
+        return None;
+    }
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new().serialize(h, &mut buf).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(buf))
 }
 
 /// Failures plus 5xx answers, over every request that ended (answered or failed).
@@ -189,6 +202,22 @@ mod tests {
         assert!((p.p50_ms - 500.0).abs() < 1.0, "{p:?}");
         assert!((p.p99_ms - 990.0).abs() < 1.0, "{p:?}");
         assert!((p.max_ms - 1000.0).abs() < 1.0, "{p:?}");
+    }
+
+    #[test]
+    fn window_histograms_round_trip() {
+        use base64::Engine;
+        use hdrhistogram::serialization::Deserializer;
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for v in [100u64, 2_000, 35_000] {
+            h.record(v).unwrap();
+        }
+        let blob = encode_histogram(&h).expect("non-empty");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(blob).unwrap();
+        let back: Histogram<u64> = Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
+        assert_eq!(back.len(), 3);
+        assert_eq!(back.max(), h.max());
+        assert!(encode_histogram(&Histogram::<u64>::new(3).unwrap()).is_none());
     }
 
     #[test]

@@ -1,17 +1,28 @@
 //! The proto-free description of what one Envoy should be configured with.
 //!
 //! Everything outside `xds` speaks these types; `resources` turns them into Envoy protos.
-//! Every struct has a `Default` (or a constructor) so a later field (retries, mirrors,
-//! faults, circuit breakers, outlier detection, rate limits) can be added without touching
-//! the call sites that build them with `..Default::default()`.
+//! Every struct has a `Default` (or a constructor) so a later field can be added without
+//! touching the call sites that build them with `..Default::default()`.
+//!
+//! Resilience policies are the proto-free types of [`crate::policy`], carried as they are:
+//! [`RoutePolicy`] on a [`RouteSpec`], [`ClusterPolicy`] on a [`ClusterSpec`].
+//!
+//! What a policy change costs on the wire: every listener always carries the local rate
+//! limit and fault filters (inactive unless a route configures them), so a listener never
+//! changes because of a policy. A route policy change (timeouts, retries, mirrors, faults,
+//! rate limits, header matches) is an RDS push only, which Envoy applies to open connections
+//! at once; a cluster policy change is a CDS push. An LDS push would reach only new
+//! connections (old ones drain), which is why no policy lives in the listener.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::policy::{ClusterPolicy, HeaderMatch, RoutePolicy};
+
 /// The whole configuration of one Envoy node: one snapshot's worth of resources.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct EnvoyConfig {
     /// Listeners, each with its own route table.
     pub listeners: Vec<ListenerSpec>,
@@ -21,7 +32,7 @@ pub struct EnvoyConfig {
 
 /// An HTTP listener: one HttpConnectionManager whose route table comes over RDS (via ADS),
 /// with a single virtual host matching every domain (`*`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListenerSpec {
     /// Listener name, unique within the config.
     pub name: String,
@@ -73,16 +84,19 @@ impl Default for ListenerSpec {
 }
 
 /// One route of a listener's single virtual host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RouteSpec {
     /// Route name (shows up in Envoy's config dump and access logs).
     pub name: String,
-    /// Which requests the route takes.
+    /// Which requests the route takes, by path.
     pub matcher: RouteMatchSpec,
+    /// Request headers that must also match (all of them), in `RouteMatch.headers`.
+    pub headers: Vec<HeaderMatch>,
     /// Where it sends them.
     pub target: TargetSpec,
-    /// Whole-request timeout; `None` keeps Envoy's default (15 s). `Some(ZERO)` disables it.
-    pub timeout: Option<Duration>,
+    /// Timeouts, retries, mirrors, faults and rate limit. `policy.timeout` is the
+    /// whole-request timeout: `None` keeps Envoy's default (15 s), `Some(ZERO)` disables it.
+    pub policy: RoutePolicy,
 }
 
 impl RouteSpec {
@@ -96,7 +110,7 @@ impl RouteSpec {
             name: name.into(),
             matcher: RouteMatchSpec::Prefix(prefix.into()),
             target: TargetSpec::Cluster(cluster.into()),
-            timeout: None,
+            ..Self::default()
         }
     }
 }
@@ -133,17 +147,20 @@ impl Default for TargetSpec {
     }
 }
 
-/// An upstream cluster whose endpoints come over EDS (via ADS), balanced round robin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An upstream cluster whose endpoints come over EDS (via ADS).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClusterSpec {
     /// Cluster name, unique within the config; Envoy's counters appear under `cluster.<name>.`.
     pub name: String,
-    /// The hosts, all in one locality and priority, equally weighted.
+    /// The hosts, all in one locality and priority, equally weighted. Changing the list is
+    /// an EDS push only; a host removed from it leaves Envoy at once, health checks or not.
     pub endpoints: Vec<SocketAddr>,
     /// Speak HTTP/2 to the endpoints (prior knowledge, no TLS); HTTP/1.1 otherwise.
     pub http2: bool,
     /// TCP connect timeout to an endpoint.
     pub connect_timeout: Duration,
+    /// Circuit breakers, outlier detection, load balancing, health check, connection reuse.
+    pub policy: ClusterPolicy,
 }
 
 impl ClusterSpec {
@@ -165,6 +182,7 @@ impl Default for ClusterSpec {
             http2: false,
             // Envoy's own default; it rejects zero.
             connect_timeout: Duration::from_secs(5),
+            policy: ClusterPolicy::default(),
         }
     }
 }
