@@ -137,7 +137,14 @@ pub(super) async fn run(
 /// Resolves when the watched Envoy exits; never, when there is none.
 async fn envoy_exit(envoy: Option<&EnvoyProcess>) -> String {
     match envoy {
-        Some(e) => e.exited().await.to_string(),
+        Some(e) => {
+            let info = e.exited().await;
+            format!(
+                "{info}\n  last lines of {}:\n{}",
+                e.log_path().display(),
+                e.log_tail(15)
+            )
+        }
         None => std::future::pending().await,
     }
 }
