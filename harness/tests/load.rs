@@ -3,119 +3,21 @@
 //! Tests run one at a time (a shared lock): they measure time, and two load runs sharing two
 //! cores would measure each other.
 
-use std::convert::Infallible;
+#[path = "load/servers.rs"]
+mod servers;
+
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::atomic::Ordering;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gauntlet::load::{self, LoadOutcome, LoadPlan, Mode, Protocol, RequestTemplate, WindowReport};
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use self::servers::{raw_server, server, Behavior};
+
 static SERIAL: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
-
-/// How the test server answers.
-#[derive(Clone, Copy, Default)]
-struct Behavior {
-    /// Every response waits this long.
-    delay: Duration,
-    /// Requests arriving in `[at, at + len)` after the server started wait until `at + len`.
-    stall: Option<(Duration, Duration)>,
-}
-
-struct Server {
-    addr: SocketAddr,
-    requests: Arc<AtomicU64>,
-    connections: Arc<AtomicU64>,
-}
-
-/// A hyper server (HTTP/1.1 and h2c) answering 200 "ok" after the behaviour's delay.
-async fn server(behavior: Behavior) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicU64::new(0));
-    let connections = Arc::new(AtomicU64::new(0));
-    let (reqs, conns) = (requests.clone(), connections.clone());
-    let born = Instant::now();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            conns.fetch_add(1, Ordering::Relaxed);
-            let reqs = reqs.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |_req| {
-                    reqs.fetch_add(1, Ordering::Relaxed);
-                    async move {
-                        let mut wait = behavior.delay;
-                        if let Some((at, len)) = behavior.stall {
-                            let age = born.elapsed();
-                            if age >= at && age < at + len {
-                                wait = wait.max(at + len - age);
-                            }
-                        }
-                        if !wait.is_zero() {
-                            tokio::time::sleep(wait).await;
-                        }
-                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
-                            b"ok",
-                        ))))
-                    }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Server {
-        addr,
-        requests,
-        connections,
-    }
-}
-
-/// A raw TCP server that answers every request head with `response`, then closes when
-/// `close_after` is set.
-async fn raw_server(response: &'static [u8], close_after: bool) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut have = 0;
-                loop {
-                    let Ok(n) = stream.read(&mut buf[have..]).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    have += n;
-                    while let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.copy_within(end + 4..have, 0);
-                        have -= end + 4;
-                        if stream.write_all(response).await.is_err() || close_after {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
 
 fn plan(target: SocketAddr, mode: Mode, connections: u32, duration_ms: u64) -> LoadPlan {
     LoadPlan {
@@ -211,11 +113,9 @@ async fn open_loop_sends_on_schedule() {
     assert_windows_sum_to_totals(&o);
     assert_eq!(live.len(), o.windows.len(), "every window was streamed");
     // Whether the client is flagged depends on what else the machine runs; what must hold is
-    // that nothing was left unsent and nothing was queued.
-    assert_eq!(
-        (o.saturation.unsent_client, o.saturation.connections_busy),
-        (0, 0.0)
-    );
+    // that nothing was left unsent and (almost) nothing queued behind a busy connection.
+    assert_eq!(o.saturation.unsent_client, 0);
+    assert!(o.saturation.connections_busy < 0.05, "{:?}", o.saturation);
     assert_eq!(o.saturation.send_ratio, Some(1.0));
     assert!(
         (o.achieved_rps - 200.0).abs() < 5.0,
@@ -271,9 +171,11 @@ async fn a_stall_shows_in_corrected_latency_only() {
         "queued sends are the server's doing"
     );
     assert_eq!(o.saturation.unsent_client, 0);
-    // Sends queued behind the stall are not the client's lateness.
+    // Sends queued behind the stall are late, but not by the client's doing.
+    let late_p99 = o.lateness.value_at_quantile(0.99);
+    assert!(late_p99 >= 300_000, "lateness p99 {late_p99} us");
     assert!(
-        o.saturation.own_lateness_p99_us < 10_000,
+        o.saturation.own_lateness_p99_us < late_p99 / 10,
         "{:?}",
         o.saturation
     );
@@ -303,9 +205,10 @@ async fn closed_loop_keeps_the_concurrency() {
         "HTTP/1.1 concurrency is the connection count"
     );
     assert_eq!(srv.connections.load(Ordering::Relaxed), 4);
+    assert_eq!(srv.max_in_flight.load(Ordering::SeqCst), 4);
     // 4 in flight at ~5 ms each: ~800 rps at best.
     assert!(
-        (400.0..900.0).contains(&o.achieved_rps),
+        (100.0..900.0).contains(&o.achieved_rps),
         "rps {}",
         o.achieved_rps
     );
@@ -345,6 +248,39 @@ async fn http2_open_loop_multiplexes_streams() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_full_connection_stops_at_the_end() {
+    let _serial = SERIAL.lock().await;
+    let srv = server(Behavior {
+        delay: Duration::from_millis(800),
+        ..Behavior::default()
+    })
+    .await;
+    // 300 rps on one connection with 800 ms responses: the 100-stream cap is reached at
+    // ~330 ms, so most of the schedule waits on a full connection.
+    let mut p = plan(srv.addr, Mode::Open { rate: 300.0 }, 1, 1000);
+    p.protocol = Protocol::Http2;
+    let began = Instant::now();
+    let (o, _) = run(p).await;
+    eprintln!(
+        "h2 full: sent {} unsent {} busy {:.2} ok {}",
+        o.requests_sent,
+        o.unsent,
+        o.saturation.connections_busy,
+        o.responses.get(200)
+    );
+    assert!(
+        began.elapsed() < Duration::from_millis(2200),
+        "no sending after the end"
+    );
+    assert_eq!(o.saturation.scheduled, 300);
+    assert_eq!(o.requests_sent + o.unsent, 300);
+    assert!(o.unsent >= 50, "unsent {}", o.unsent);
+    assert_eq!(o.saturation.unsent_client, 0, "a full connection is busy");
+    assert!(o.saturation.connections_busy > 0.3);
+    assert_eq!(o.responses.get(200), o.requests_sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_closed_loop_shares_connections() {
     let _serial = SERIAL.lock().await;
     let srv = server(Behavior {
@@ -361,9 +297,10 @@ async fn http2_closed_loop_shares_connections() {
         o.achieved_rps
     );
     assert_eq!(srv.connections.load(Ordering::Relaxed), 2);
+    assert_eq!(srv.max_in_flight.load(Ordering::SeqCst), 8);
     // 8 in flight at ~10 ms each: ~800 rps at best.
     assert!(
-        (400.0..850.0).contains(&o.achieved_rps),
+        (100.0..850.0).contains(&o.achieved_rps),
         "rps {}",
         o.achieved_rps
     );
@@ -563,4 +500,34 @@ async fn bench_one_worker() {
         o.saturation.connections_busy,
         o.saturation.reason
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_heads_and_bodies_are_read() {
+    let _serial = SERIAL.lock().await;
+    let body = "x".repeat(300_000);
+    let mut chunked = String::from("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+    for _ in 0..30 {
+        chunked.push_str(&format!("2710\r\n{}\r\n", "y".repeat(10_000)));
+    }
+    chunked.push_str("0\r\n\r\n");
+    let cases = [
+        format!("HTTP/1.1 200 OK\r\ncontent-length: 300000\r\n\r\n{body}"),
+        chunked,
+        // Larger than the initial read buffer: it grows once.
+        format!(
+            "HTTP/1.1 200 OK\r\nx-big: {}\r\ncontent-length: 2\r\n\r\nok",
+            "h".repeat(40_000)
+        ),
+    ];
+    for wire in cases {
+        let addr = raw_server(Box::leak(wire.into_bytes().into_boxed_slice()), false).await;
+        let (o, _) = run(plan(addr, Mode::Open { rate: 100.0 }, 2, 300)).await;
+        assert_eq!(
+            (o.responses.get(200), o.failures.total()),
+            (30, 0),
+            "{:?}",
+            o.failures
+        );
+    }
 }

@@ -112,8 +112,9 @@ impl InFlight {
     }
 
     fn done(&mut self, seq: u64) {
-        if let Some(s) = usize::try_from(seq - self.base)
-            .ok()
+        if let Some(s) = seq
+            .checked_sub(self.base)
+            .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| self.slots.get_mut(i))
         {
             s.1 = true;
@@ -126,6 +127,16 @@ impl InFlight {
 
     fn oldest(&self) -> Option<u64> {
         self.slots.front().map(|s| s.0)
+    }
+}
+
+/// Counts the open-loop backlog as unsent; `busy` says whether the connection was busy when
+/// a request scheduled at the given time came due.
+fn stop_schedule(ctx: &WorkerCtx, pacer: &Pacer, busy: impl Fn(u64) -> bool) {
+    if let (Pacer::Open(s), Some(scheduled)) = (pacer, pacer.next(0)) {
+        let mut rec = ctx.recorder.borrow_mut();
+        let measured = s.remaining(rec.warmup_end());
+        rec.unsent(measured, busy(scheduled));
     }
 }
 
@@ -152,6 +163,12 @@ pub(crate) async fn connection(ctx: Rc<WorkerCtx>, spec: ConnSpec) {
     let mut free_at = 0u64;
     ctx.timer.sleep_until(spec.slot, 0).await;
     loop {
+        // Open loop: once the step is over, whatever is still due is never sent.
+        if open && !stopped && clock.now() >= plan.end_ns() {
+            let full = streams.len() >= cap;
+            stop_schedule(&ctx, &pacer, |scheduled| full || free_at > scheduled);
+            stopped = true;
+        }
         // Send everything that is due and fits.
         while !stopped && streams.len() < cap {
             let now = clock.now();
@@ -159,11 +176,7 @@ pub(crate) async fn connection(ctx: Rc<WorkerCtx>, spec: ConnSpec) {
                 break;
             };
             if open && now >= plan.end_ns() {
-                if let Pacer::Open(s) = &pacer {
-                    let mut rec = ctx.recorder.borrow_mut();
-                    let measured = s.remaining(rec.warmup_end());
-                    rec.unsent(measured, free_at > scheduled);
-                }
+                stop_schedule(&ctx, &pacer, |scheduled| free_at > scheduled);
                 stopped = true;
                 break;
             }

@@ -86,6 +86,8 @@ pub async fn run(
     let clock = Clock::new(Instant::now() + LEAD);
     let started_at = SystemTime::now() + LEAD;
     let stop = cancel.child_token();
+    // Workers stop with the run, also when the caller drops this future.
+    let _stop_on_drop = stop.clone().drop_guard();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut specs: Vec<Vec<ConnSpec>> = vec![Vec::new(); plan.workers];
     for index in 0..plan.connections {
