@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gauntlet::exit;
-use gauntlet::run::{RunOptions, Verdict};
+use gauntlet::run::RunOptions;
 
 /// Load-testing and chaos harness for Envoy.
 #[derive(Debug, Parser)]
@@ -31,6 +31,9 @@ enum Command {
         /// No per-second progress lines.
         #[arg(long)]
         quiet: bool,
+        /// Write the gates as JUnit XML to this file (one test case per gate).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// Check scenario files without running them.
     Validate {
@@ -130,11 +133,13 @@ async fn dispatch(cli: Cli) -> u8 {
             out,
             envoy_bin,
             quiet,
+            junit,
         } => {
             let opts = RunOptions {
                 out,
                 envoy_bin,
                 progress: !quiet,
+                junit,
             };
             run(scenario, opts).await
         }
@@ -158,11 +163,7 @@ async fn run(path: PathBuf, opts: RunOptions) -> u8 {
         Ok(outcome) => {
             println!("{}", gauntlet_reports::terminal::render(&outcome.result));
             println!("results: {}", outcome.dir.display());
-            match outcome.verdict {
-                Verdict::Pass => exit::OK,
-                Verdict::Interrupted => exit::INTERRUPTED,
-                Verdict::RunError => exit::RUN_ERROR,
-            }
+            outcome.verdict.exit_code()
         }
         Err(e) => {
             eprintln!("error: {e:#}");

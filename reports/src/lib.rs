@@ -4,6 +4,7 @@
 //! `RunResult` is built, so every output format shows the same numbers.
 
 pub mod json;
+pub mod junit;
 pub mod model;
 pub mod terminal;
 

@@ -13,6 +13,7 @@ pub fn render(result: &RunResult) -> String {
     xds_line(&mut out, result);
     events(&mut out, result);
     mocks(&mut out, result);
+    gates(&mut out, result);
     out
 }
 
@@ -196,6 +197,18 @@ fn events(out: &mut String, r: &RunResult) {
             "event {} @{:.2}s (planned {:.2}s, step {}): {}{ack}{err}",
             e.label, e.applied_s, e.at_s, e.step, e.action
         );
+    }
+}
+
+fn gates(out: &mut String, r: &RunResult) {
+    if r.gates.is_empty() {
+        return;
+    }
+    let passed = r.gates.iter().filter(|g| g.passed).count();
+    let _ = writeln!(out, "\ngates: {passed}/{} passed", r.gates.len());
+    for g in &r.gates {
+        let verdict = if g.passed { "pass" } else { "FAIL" };
+        let _ = writeln!(out, "  {verdict}  {}  [{}]", g.detail, g.window);
     }
 }
 

@@ -1,10 +1,4 @@
-//! Metric names: what a gate measures, in which unit, and how each name is spelled.
-//!
-//! Names are parsed segment by segment so that an error points at the segment that is wrong
-//! (`latency.p95`: the column of `p95`) and the hint offers the closest valid spelling.
-
-use super::suggest::{closest, one_of};
-use super::GateSyntaxError;
+//! Metrics: what a gate measures and in which unit. Their spelling is in `names`.
 
 /// Prefix that moves a per-step metric to the baseline step.
 pub const BASELINE_PREFIX: &str = "baseline.";
@@ -75,12 +69,12 @@ pub enum LatencyStat {
 }
 
 /// Every latency statistic, as spelled in gates.
-const LATENCY_STATS: [&str; 7] = ["p50", "p90", "p99", "p999", "max", "mean", "min"];
+pub(super) const LATENCY_STATS: [&str; 7] = ["p50", "p90", "p99", "p999", "max", "mean", "min"];
 /// The statistics `added.*` knows (`RunResult.added_latency`).
-const ADDED_STATS: [&str; 4] = ["p50", "p90", "p99", "p999"];
+pub(super) const ADDED_STATS: [&str; 4] = ["p50", "p90", "p99", "p999"];
 
 impl LatencyStat {
-    fn from_name(name: &str) -> Option<LatencyStat> {
+    pub(super) fn from_name(name: &str) -> Option<LatencyStat> {
         Some(match name {
             "p50" => LatencyStat::P50,
             "p90" => LatencyStat::P90,
@@ -113,7 +107,7 @@ pub enum Measure {
 }
 
 impl Measure {
-    fn from_name(name: &str) -> Option<Measure> {
+    pub(super) fn from_name(name: &str) -> Option<Measure> {
         match name {
             "rate" => Some(Measure::Rate),
             "count" => Some(Measure::Count),
@@ -130,7 +124,7 @@ pub enum StatusMatch {
 }
 
 impl StatusMatch {
-    fn from_name(name: &str) -> Option<StatusMatch> {
+    pub(super) fn from_name(name: &str) -> Option<StatusMatch> {
         let b = name.as_bytes();
         if b.len() != 3 || !(b'1'..=b'5').contains(&b[0]) {
             return None;
@@ -224,267 +218,4 @@ pub struct MetricRef {
     pub metric: Metric,
     /// The step it reads; `None` for run-wide metrics (`added.*`, `xds.*`).
     pub step: Option<Step>,
-}
-
-/// Spellings offered when a metric's first segment is unknown.
-const CATALOGUE: &[&str] = &[
-    "latency.p50",
-    "latency.p90",
-    "latency.p99",
-    "latency.p999",
-    "latency.max",
-    "latency.mean",
-    "latency.min",
-    "latency_uncorrected.p99",
-    "added.p50",
-    "added.p90",
-    "added.p99",
-    "added.p999",
-    "errors.rate",
-    "errors.count",
-    "status.5xx.rate",
-    "status.5xx.count",
-    "status.503.rate",
-    "failures.rate",
-    "failures.count",
-    "failures.timeout.count",
-    "requests",
-    "responses",
-    "rps",
-    "envoy.<stat name>",
-    "mocks.<upstream>.requests",
-    "xds.ack_ms.max",
-    "xds.ack_ms.p99",
-    "xds.pushes",
-    "xds.nacks",
-];
-
-/// First segments of every metric family.
-const ROOTS: &[&str] = &[
-    "latency",
-    "latency_uncorrected",
-    "added",
-    "errors",
-    "status",
-    "failures",
-    "requests",
-    "responses",
-    "rps",
-    "envoy",
-    "mocks",
-    "xds",
-    "baseline",
-];
-
-/// A segment of a metric name with its 1-based column in the gate.
-struct Seg<'a> {
-    text: &'a str,
-    col: usize,
-}
-
-/// Parses a metric name that starts at 1-based column `col`. Returns the metric and whether
-/// it carried the `baseline.` prefix.
-pub fn parse_metric(word: &str, col: usize) -> Result<(Metric, bool), GateSyntaxError> {
-    let (rest, col, baseline) = match word.strip_prefix(BASELINE_PREFIX) {
-        Some(rest) => (rest, col + BASELINE_PREFIX.len(), true),
-        None => (word, col, false),
-    };
-    let mut segs = Vec::new();
-    let mut c = col;
-    for text in rest.split('.') {
-        segs.push(Seg { text, col: c });
-        c += text.chars().count() + 1;
-    }
-    let end = c - 1;
-    let metric = match segs[0].text {
-        "latency" | "latency_uncorrected" => {
-            let corrected = segs[0].text == "latency";
-            let stat = latency_stat(&segs, end, segs[0].text, &LATENCY_STATS)?;
-            Metric::Latency { corrected, stat }
-        }
-        "added" => {
-            if baseline {
-                return Err(err(col - BASELINE_PREFIX.len(), "`added.*` has no baseline form")
-                    .hint("added latency is already the envoy step minus the baseline step"));
-            }
-            Metric::Added(latency_stat(&segs, end, "added", &ADDED_STATS)?)
-        }
-        "errors" => Metric::Errors(measure(&segs, 1, end, "errors")?),
-        "status" => {
-            let code = segment(&segs, 1, end, "a status code or class", "status.503.rate")?;
-            let status = StatusMatch::from_name(code.text).ok_or_else(|| {
-                err(code.col, &format!("`{}` is not an HTTP status", code.text))
-                    .hint("write a code such as `503` or a class such as `5xx`")
-            })?;
-            Metric::Status(status, measure(&segs, 2, end, "status.<code>")?)
-        }
-        "failures" => failures(&segs, end)?,
-        "requests" | "responses" | "rps" => {
-            no_more(&segs, 1)?;
-            match segs[0].text {
-                "requests" => Metric::Requests,
-                "responses" => Metric::Responses,
-                _ => Metric::Rps,
-            }
-        }
-        "envoy" => {
-            let stat = rest.strip_prefix("envoy.").unwrap_or("");
-            if stat.is_empty() {
-                return Err(err(end, "`envoy.` needs a stat name")
-                    .hint("e.g. `envoy.cluster.backend.upstream_rq_retry`"));
-            }
-            Metric::Envoy(stat.to_string())
-        }
-        "mocks" => mocks(&segs, end)?,
-        "xds" => xds(&segs, end)?,
-        other => return Err(unknown_root(other, word, &segs, col)),
-    };
-    if baseline && !metric.per_step() {
-        return Err(err(col - BASELINE_PREFIX.len(), "this metric has no baseline form")
-            .hint("`xds.*` covers the whole run"));
-    }
-    Ok((metric, baseline))
-}
-
-fn unknown_root(root: &str, word: &str, segs: &[Seg], col: usize) -> GateSyntaxError {
-    let message = format!("unknown metric `{word}`");
-    let hint = match closest(word, CATALOGUE).or_else(|| {
-        closest(root, ROOTS).map(|r| {
-            if segs.len() > 1 {
-                format!("{r}.…")
-            } else {
-                r.to_string()
-            }
-        })
-    }) {
-        Some(s) => format!("did you mean `{s}`?"),
-        None => format!(
-            "metrics: latency.pXX, latency_uncorrected.pXX, added.pXX, errors.rate, \
-             status.<code>.rate, failures.<kind>.count, requests, responses, rps, \
-             envoy.<stat>, mocks.<upstream>.requests, xds.ack_ms.pXX (e.g. `{}`)",
-            CATALOGUE[2]
-        ),
-    };
-    err(col, &message).hint(&hint)
-}
-
-fn latency_stat(
-    segs: &[Seg],
-    end: usize,
-    family: &str,
-    allowed: &[&str],
-) -> Result<LatencyStat, GateSyntaxError> {
-    let s = segment(segs, 1, end, "a statistic", &format!("{family}.p99"))?;
-    no_more(segs, 2)?;
-    match LatencyStat::from_name(s.text).filter(|_| allowed.contains(&s.text)) {
-        Some(stat) => Ok(stat),
-        None => Err(err(
-            s.col,
-            &format!("`{family}` has no statistic `{}`", s.text),
-        )
-        .hint(&one_of(s.text, allowed, family))),
-    }
-}
-
-fn measure(segs: &[Seg], i: usize, end: usize, family: &str) -> Result<Measure, GateSyntaxError> {
-    let s = segment(segs, i, end, "`rate` or `count`", &format!("{family}.rate"))?;
-    no_more(segs, i + 1)?;
-    Measure::from_name(s.text).ok_or_else(|| {
-        err(s.col, &format!("`{family}` has no `{}`", s.text))
-            .hint(&one_of(s.text, &["rate", "count"], family))
-    })
-}
-
-fn failures(segs: &[Seg], end: usize) -> Result<Metric, GateSyntaxError> {
-    let s = segment(segs, 1, end, "a failure kind or `rate`/`count`", "failures.rate")?;
-    if let Some(m) = Measure::from_name(s.text) {
-        no_more(segs, 2)?;
-        return Ok(Metric::Failures(None, m));
-    }
-    if !FAILURE_KINDS.contains(&s.text) {
-        let mut options = FAILURE_KINDS.to_vec();
-        options.extend(["rate", "count"]);
-        return Err(err(s.col, &format!("unknown failure kind `{}`", s.text))
-            .hint(&one_of(s.text, &options, "failures")));
-    }
-    let m = measure(segs, 2, end, &format!("failures.{}", s.text))?;
-    Ok(Metric::Failures(Some(s.text.to_string()), m))
-}
-
-fn mocks(segs: &[Seg], end: usize) -> Result<Metric, GateSyntaxError> {
-    let example = "mocks.backend.requests";
-    let upstream = segment(segs, 1, end, "an upstream name", example)?;
-    let what = segment(segs, 2, end, "`requests` or `status.<code>`", example)?;
-    match what.text {
-        "requests" => {
-            no_more(segs, 3)?;
-            Ok(Metric::MockRequests(upstream.text.to_string()))
-        }
-        "status" => {
-            let code = segment(segs, 3, end, "a status code", "mocks.backend.status.503")?;
-            no_more(segs, 4)?;
-            let status = StatusMatch::from_name(code.text).ok_or_else(|| {
-                err(code.col, &format!("`{}` is not an HTTP status", code.text))
-                    .hint("write a code such as `503` or a class such as `5xx`")
-            })?;
-            Ok(Metric::MockStatus(upstream.text.to_string(), status))
-        }
-        other => Err(err(what.col, &format!("mocks count no `{other}`"))
-            .hint(&one_of(other, &["requests", "status"], "mocks.<upstream>"))),
-    }
-}
-
-fn xds(segs: &[Seg], end: usize) -> Result<Metric, GateSyntaxError> {
-    let s = segment(segs, 1, end, "`ack_ms`, `pushes` or `nacks`", "xds.ack_ms.max")?;
-    match s.text {
-        "ack_ms" => Ok(Metric::XdsAck(latency_stat(
-            &segs[1..],
-            end,
-            "xds.ack_ms",
-            &LATENCY_STATS,
-        )?)),
-        "pushes" | "nacks" => {
-            no_more(segs, 2)?;
-            Ok(if s.text == "pushes" {
-                Metric::XdsPushes
-            } else {
-                Metric::XdsNacks
-            })
-        }
-        other => Err(err(s.col, &format!("`xds` has no `{other}`"))
-            .hint(&one_of(other, &["ack_ms", "pushes", "nacks"], "xds"))),
-    }
-}
-
-/// Segment `i`, which must exist and be non-empty.
-fn segment<'a, 'b>(
-    segs: &'b [Seg<'a>],
-    i: usize,
-    end: usize,
-    what: &str,
-    example: &str,
-) -> Result<&'b Seg<'a>, GateSyntaxError> {
-    match segs.get(i) {
-        Some(s) if !s.text.is_empty() => Ok(s),
-        Some(s) => Err(err(s.col, &format!("expected {what}")).hint(&format!("e.g. `{example}`"))),
-        None => Err(err(end, &format!("expected {what} after `.`"))
-            .hint(&format!("e.g. `{example}`"))),
-    }
-}
-
-/// Fails when there are segments from `i` on.
-fn no_more(segs: &[Seg], i: usize) -> Result<(), GateSyntaxError> {
-    match segs.get(i) {
-        None => Ok(()),
-        Some(s) => Err(err(s.col - 1, &format!("unexpected `.{}`", s.text))
-            .hint("the metric name ends before it")),
-    }
-}
-
-fn err(column: usize, message: &str) -> GateSyntaxError {
-    GateSyntaxError {
-        column,
-        message: message.to_string(),
-        hint: String::new(),
-    }
 }

@@ -31,14 +31,31 @@ pub struct RunOptions {
     pub envoy_bin: Option<PathBuf>,
     /// Print a line per second while load runs.
     pub progress: bool,
+    /// Also write the gates' JUnit XML here (it is always written into the run directory).
+    pub junit: Option<PathBuf>,
 }
 
 /// How a run that produced a result ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// The run completed and every gate held.
     Pass,
+    /// The run completed and at least one gate failed.
+    GatesFailed,
     Interrupted,
     RunError,
+}
+
+impl Verdict {
+    /// The exit code this verdict maps to (README, "Exit codes").
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => exit::OK,
+            Verdict::GatesFailed => exit::GATES_FAILED,
+            Verdict::Interrupted => exit::INTERRUPTED,
+            Verdict::RunError => exit::RUN_ERROR,
+        }
+    }
 }
 
 /// A run that got as far as having a run directory: its result is on disk.
@@ -120,16 +137,37 @@ pub async fn run(
     };
     result.added_latency = summary::added_latency(&result.steps);
     result.finished_at = Utc::now();
+    // Gates are judged on whatever was measured, so a failed run still says which held.
+    result.gates = crate::gates::evaluate(&scenario.gates, &result);
+    let verdict = match verdict {
+        Verdict::Pass if result.gates.iter().any(|g| !g.passed) => Verdict::GatesFailed,
+        v => v,
+    };
     let path = dir.file("result.json");
     gauntlet_reports::json::write(&result, &path).map_err(|source| RunError::Write {
         path: path.clone(),
         source,
     })?;
+    write_junit(&result, &dir, opts)?;
     Ok(RunOutcome {
         result,
         dir: dir.path().to_path_buf(),
         verdict,
     })
+}
+
+/// Writes `junit.xml` into the run directory when there are gates, and to `--junit` always.
+fn write_junit(result: &RunResult, dir: &RunDir, opts: &RunOptions) -> Result<(), RunError> {
+    let xml = gauntlet_reports::junit::render(result);
+    let mut targets = Vec::new();
+    if !result.gates.is_empty() {
+        targets.push(dir.file("junit.xml"));
+    }
+    targets.extend(opts.junit.clone());
+    for path in targets {
+        std::fs::write(&path, &xml).map_err(|source| RunError::Write { path, source })?;
+    }
+    Ok(())
 }
 
 fn phase_name(s: &Scenario) -> String {
