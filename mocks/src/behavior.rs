@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::MockError;
+use crate::{Chaos, MockError};
 
 /// How an endpoint answers. Every field is plain data so it can be logged, diffed and
-/// written into `result.json` as is.
+/// written into `result.json` as is. `Behavior::default()` answers normally: at once, 200,
+/// empty body, no chaos.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Behavior {
     /// Time the endpoint waits before it answers.
@@ -17,6 +18,10 @@ pub struct Behavior {
     pub statuses: StatusMix,
     /// Size of the response body in bytes.
     pub body_bytes: usize,
+    /// Hangs, resets, closes and slow bodies; none by default. Left out of the JSON when
+    /// off, so behaviours without chaos serialise as they always did.
+    #[serde(default, skip_serializing_if = "Chaos::is_off")]
+    pub chaos: Chaos,
 }
 
 impl Default for Behavior {
@@ -25,6 +30,7 @@ impl Default for Behavior {
             latency: Latency::Zero,
             statuses: StatusMix::always(200),
             body_bytes: 0,
+            chaos: Chaos::default(),
         }
     }
 }
@@ -70,11 +76,13 @@ pub const MAX_LATENCY: Duration = Duration::from_secs(24 * 3600);
 const WEIGHT_SUM_TOLERANCE: f64 = 1e-6;
 
 impl Behavior {
-    /// Checks that this behaviour can be served: see [`Latency::validate`] and
-    /// [`StatusMix::validate`]; the body must be at most [`MAX_BODY_BYTES`].
+    /// Checks that this behaviour can be served: see [`Latency::validate`],
+    /// [`StatusMix::validate`] and [`Chaos::validate`]; the body must be at most
+    /// [`MAX_BODY_BYTES`].
     pub fn validate(&self) -> Result<(), MockError> {
         self.latency.validate()?;
         self.statuses.validate()?;
+        self.chaos.validate()?;
         if self.body_bytes > MAX_BODY_BYTES {
             return Err(invalid(format!(
                 "body of {} bytes is larger than the limit of {MAX_BODY_BYTES}",
@@ -178,4 +186,39 @@ impl StatusMix {
 
 fn invalid(message: String) -> MockError {
     MockError::InvalidBehavior(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_without_chaos_reads_and_writes_as_before() {
+        let old = r#"{"latency":"zero","statuses":[[200,1.0]],"body_bytes":3}"#;
+        let behavior: Behavior = serde_json::from_str(old).unwrap();
+        assert!(behavior.chaos.is_off());
+        assert_eq!(serde_json::to_string(&behavior).unwrap(), old);
+        let chaotic = Behavior {
+            chaos: Chaos {
+                hang: 0.5,
+                ..Chaos::default()
+            },
+            ..behavior
+        };
+        let json = serde_json::to_string(&chaotic).unwrap();
+        assert!(json.contains(r#""chaos":{"hang":0.5"#), "{json}");
+        assert_eq!(serde_json::from_str::<Behavior>(&json).unwrap(), chaotic);
+    }
+
+    #[test]
+    fn chaos_is_validated_with_the_rest() {
+        let bad = Behavior {
+            chaos: Chaos {
+                reset: 2.0,
+                ..Chaos::default()
+            },
+            ..Behavior::default()
+        };
+        assert!(matches!(bad.validate(), Err(MockError::InvalidBehavior(_))));
+    }
 }

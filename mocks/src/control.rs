@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 
@@ -105,7 +105,7 @@ fn not_allowed(allow: &'static str) -> Response<MockBody> {
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<MockBody> {
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(MockBody::full(body));
     *response.status_mut() = status;
     response
         .headers_mut()

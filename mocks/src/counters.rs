@@ -21,6 +21,9 @@ pub struct Counters {
     bytes: AtomicU64,
     connections_accepted: AtomicU64,
     connections_active: AtomicU64,
+    hung: AtomicU64,
+    reset: AtomicU64,
+    closed: AtomicU64,
 }
 
 impl Default for Counters {
@@ -31,6 +34,9 @@ impl Default for Counters {
             bytes: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_active: AtomicU64::new(0),
+            hung: AtomicU64::new(0),
+            reset: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
         }
     }
 }
@@ -54,6 +60,22 @@ impl Counters {
         if body_bytes > 0 {
             self.bytes.fetch_add(body_bytes, Relaxed);
         }
+    }
+
+    /// Counts a request left unanswered on purpose (chaos `hang`).
+    pub fn request_hung(&self) {
+        self.hung.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a request answered by resetting its connection (chaos `reset`).
+    pub fn connection_reset(&self) {
+        self.reset.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a response that closes its connection (chaos `close`); the response itself is
+    /// counted by [`Counters::response`] as well.
+    pub fn response_closed(&self) {
+        self.closed.fetch_add(1, Relaxed);
     }
 
     /// Counts an accepted connection; the guard counts it as closed when dropped, so a
@@ -83,6 +105,9 @@ impl Counters {
             by_status,
             bytes: self.bytes.load(Relaxed),
             connections: self.connections_accepted.load(Relaxed),
+            hung: self.hung.load(Relaxed),
+            reset: self.reset.load(Relaxed),
+            closed: self.closed.load(Relaxed),
         }
     }
 
@@ -95,6 +120,9 @@ impl Counters {
         }
         self.bytes.store(0, Relaxed);
         self.connections_accepted.store(0, Relaxed);
+        self.hung.store(0, Relaxed);
+        self.reset.store(0, Relaxed);
+        self.closed.store(0, Relaxed);
     }
 }
 
@@ -111,7 +139,8 @@ impl Drop for ConnectionGuard<'_> {
 /// A snapshot of one endpoint's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointCounts {
-    /// Requests received (control API requests excluded).
+    /// Requests received (control API requests excluded): those answered (`by_status`),
+    /// hung, reset, and any still in flight.
     pub requests: u64,
     /// Responses sent, by status; only statuses that were sent appear.
     pub by_status: BTreeMap<u16, u64>,
@@ -119,6 +148,15 @@ pub struct EndpointCounts {
     pub bytes: u64,
     /// Connections accepted, including any that only carried control API requests.
     pub connections: u64,
+    /// Requests read and never answered (chaos `hang`); not in `by_status`.
+    #[serde(default)]
+    pub hung: u64,
+    /// Requests answered by a connection reset (chaos `reset`); not in `by_status`.
+    #[serde(default)]
+    pub reset: u64,
+    /// Responses that closed their connection (chaos `close`); also in `by_status`.
+    #[serde(default)]
+    pub closed: u64,
 }
 
 /// A snapshot of every endpoint of an upstream, with the totals a report wants first.
@@ -130,6 +168,15 @@ pub struct UpstreamCounts {
     pub requests: u64,
     /// Responses sent by all endpoints, by status.
     pub by_status: BTreeMap<u16, u64>,
+    /// Requests hung by all endpoints.
+    #[serde(default)]
+    pub hung: u64,
+    /// Requests answered by a connection reset, by all endpoints.
+    #[serde(default)]
+    pub reset: u64,
+    /// Responses that closed their connection, by all endpoints.
+    #[serde(default)]
+    pub closed: u64,
     /// Each endpoint's counts, by index.
     pub endpoints: Vec<EndpointCounts>,
 }
@@ -145,6 +192,9 @@ impl UpstreamCounts {
             name: name.into(),
             requests: endpoints.iter().map(|e| e.requests).sum(),
             by_status,
+            hung: endpoints.iter().map(|e| e.hung).sum(),
+            reset: endpoints.iter().map(|e| e.reset).sum(),
+            closed: endpoints.iter().map(|e| e.closed).sum(),
             endpoints,
         }
     }
@@ -166,7 +216,12 @@ mod tests {
         // Out of range statuses cannot come from a validated behaviour; they are ignored.
         c.response(600, 0);
         c.response(99, 0);
+        c.request_hung();
+        c.connection_reset();
+        c.connection_reset();
+        c.response_closed();
         let s = c.snapshot();
+        assert_eq!((s.hung, s.reset, s.closed), (1, 2, 1));
         assert_eq!(s.requests, 2);
         assert_eq!(s.bytes, 11);
         let expected: BTreeMap<u16, u64> = [(100, 1), (200, 1), (503, 1), (599, 1)].into();
@@ -195,6 +250,8 @@ mod tests {
         let e = |requests, s: &[(u16, u64)]| EndpointCounts {
             requests,
             by_status: s.iter().copied().collect(),
+            hung: 1,
+            reset: requests,
             ..Default::default()
         };
         let u = UpstreamCounts::from_endpoints(
@@ -204,5 +261,19 @@ mod tests {
         assert_eq!(u.requests, 5);
         assert_eq!(u.by_status, [(200, 4), (503, 1)].into());
         assert_eq!(u.endpoints.len(), 2);
+        assert_eq!((u.hung, u.reset, u.closed), (2, 5, 0));
+    }
+
+    #[test]
+    fn counts_without_chaos_fields_still_read() {
+        let old = r#"{"requests":2,"by_status":{"200":2},"bytes":0,"connections":1}"#;
+        let counts: EndpointCounts = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (counts.requests, counts.hung, counts.reset, counts.closed),
+            (2, 0, 0, 0)
+        );
+        let old = r#"{"name":"b","requests":2,"by_status":{},"endpoints":[]}"#;
+        let counts: UpstreamCounts = serde_json::from_str(old).unwrap();
+        assert_eq!((counts.hung, counts.reset, counts.closed), (0, 0, 0));
     }
 }

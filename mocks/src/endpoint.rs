@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use rand::Rng;
 
+use crate::chaos::ChaosTable;
 use crate::counters::Counters;
 use crate::sample::{LatencySampler, StatusTable};
 use crate::{Behavior, MockError};
@@ -36,6 +37,8 @@ pub struct Prepared {
     body: Bytes,
     latency: LatencySampler,
     statuses: StatusTable,
+    chaos: ChaosTable,
+    chaos_enabled: bool,
 }
 
 impl Prepared {
@@ -44,6 +47,8 @@ impl Prepared {
         behavior.validate()?;
         let latency = LatencySampler::new(&behavior.latency)?;
         let statuses = StatusTable::new(&behavior.statuses)?;
+        let chaos = ChaosTable::new(&behavior.chaos)?;
+        let chaos_enabled = !behavior.chaos.is_off();
         let n = behavior.body_bytes;
         let body = match FILL.get(..n) {
             Some(slice) => Bytes::from_static(slice),
@@ -54,6 +59,8 @@ impl Prepared {
             body,
             latency,
             statuses,
+            chaos,
+            chaos_enabled,
         })
     }
 
@@ -82,6 +89,19 @@ impl Prepared {
     #[inline]
     pub fn sample_status<R: Rng + ?Sized>(&self, rng: &mut R) -> StatusCode {
         self.statuses.sample(rng)
+    }
+
+    /// True when the behaviour has any [`Chaos`](crate::Chaos). Checked first on every
+    /// request, so that without chaos a request costs one branch more and no draw.
+    #[inline]
+    pub fn chaos_enabled(&self) -> bool {
+        self.chaos_enabled
+    }
+
+    /// The chaos thresholds; all zero when [`Prepared::chaos_enabled`] is false.
+    #[inline]
+    pub(crate) fn chaos(&self) -> &ChaosTable {
+        &self.chaos
     }
 }
 
@@ -203,9 +223,15 @@ mod tests {
             latency: Latency::Fixed(Duration::from_millis(5)),
             statuses: StatusMix::always(503),
             body_bytes: 7,
+            chaos: crate::Chaos {
+                close: 0.5,
+                ..crate::Chaos::default()
+            },
         };
+        assert!(!state.behavior.load().chaos_enabled());
         state.set_behavior(next.clone()).unwrap();
         assert_eq!(state.current_behavior(), next);
+        assert!(state.behavior.load().chaos_enabled());
         let bad = Behavior {
             statuses: StatusMix(vec![(200, 0.5)]),
             ..Behavior::default()

@@ -1,48 +1,35 @@
-//! Serving one endpoint: accept loop, HTTP/1.1 and h2c on one port, graceful shutdown.
+//! Serving one endpoint: accept loop, HTTP/1.1 and h2c on one port, graceful shutdown, and
+//! the connection-level chaos (resets, GOAWAYs) that a request can ask of its connection.
 //!
-//! The hot path is `EndpointService::call` and `Respond`: per request it bumps the
-//! counters, draws latency and status from a per-connection RNG, clones a `Bytes` body that is
-//! shared (or static), and clones header values made once per connection. No lock, no
-//! formatting, and no allocation of our own beyond a timer when there is a delay.
+//! The per-request hot path is in `service`.
 
-use std::cell::Cell;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arc_swap::cache::Cache;
-use arc_swap::ArcSwap;
-use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::{Body, Incoming};
+use http::HeaderName;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::Sleep;
 use tracing::{debug, warn};
 
-use crate::control;
-use crate::endpoint::{EndpointState, Prepared};
+use crate::endpoint::EndpointState;
+use crate::service::{ConnShared, EndpointService, Order};
 use crate::MockError;
+
+pub use crate::body::MockBody;
 
 /// The header naming the upstream that answered.
 pub const UPSTREAM_HEADER: HeaderName = HeaderName::from_static("x-gauntlet-upstream");
 /// The header naming the endpoint index that answered.
 pub const ENDPOINT_HEADER: HeaderName = HeaderName::from_static("x-gauntlet-endpoint");
-const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain");
-
-/// The body type of every response the mock sends.
-pub type MockBody = Full<Bytes>;
 
 /// How [`serve_with`] runs, beyond the listener and the behaviour.
 #[derive(Debug, Clone)]
@@ -84,6 +71,22 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MockError> {
+    let grace = options.grace;
+    let stop = async move {
+        shutdown.await;
+        grace
+    };
+    serve_until(listener, state, options.control_api, stop).await
+}
+
+/// Serves until `stop` completes with the grace period to give the connections still open:
+/// zero drops them at once, as an endpoint going down does.
+pub(crate) async fn serve_until(
+    listener: TcpListener,
+    state: Arc<EndpointState>,
+    control_api: bool,
+    stop: impl Future<Output = Duration>,
+) -> Result<(), MockError> {
     let local = listener.local_addr()?;
     // Prior-knowledge h2c and HTTP/1.1 are told apart by the connection preface. No timer is
     // configured, so hyper arms no per-request header timeout: loopback load needs none.
@@ -95,12 +98,12 @@ pub async fn serve_with(
     let (stop_tx, stop_rx) = watch::channel(());
     let mut connections = JoinSet::new();
     let mut backoff = Duration::ZERO;
-    tokio::pin!(shutdown);
+    tokio::pin!(stop);
 
-    loop {
+    let grace = loop {
         tokio::select! {
             biased;
-            () = &mut shutdown => break,
+            grace = &mut stop => break grace,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::ZERO;
@@ -109,7 +112,7 @@ pub async fn serve_with(
                         peer,
                         Arc::clone(&builder),
                         Arc::clone(&state),
-                        options.control_api,
+                        control_api,
                         stop_rx.clone(),
                     );
                     connections.spawn(task);
@@ -125,7 +128,7 @@ pub async fn serve_with(
                     warn!(%local, %error, ?backoff, "accept failed");
                     tokio::select! {
                         biased;
-                        () = &mut shutdown => break,
+                        grace = &mut stop => break grace,
                         () = tokio::time::sleep(backoff) => {}
                     }
                 }
@@ -137,12 +140,17 @@ pub async fn serve_with(
                 }
             }
         }
-    }
+    };
 
-    // Refuse new connections at once, then ask the open ones to finish.
+    // Refuse new connections at once, then ask the open ones to finish (or, without a
+    // grace period, drop them).
     drop(listener);
+    if grace.is_zero() {
+        connections.shutdown().await;
+        return Ok(());
+    }
     stop_tx.send_replace(());
-    let drained = tokio::time::timeout(options.grace, async {
+    let drained = tokio::time::timeout(grace, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
@@ -161,7 +169,8 @@ fn is_peer_error(error: &std::io::Error) -> bool {
     )
 }
 
-/// Serves one accepted connection until it closes, or until shutdown and then gracefully.
+/// Serves one accepted connection until it closes, or until shutdown and then gracefully,
+/// or until a request orders a reset or a GOAWAY.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -175,14 +184,30 @@ async fn connection(
     if let Err(error) = stream.set_nodelay(true) {
         debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
-    let service = EndpointService::new(Arc::clone(&state), control_api);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let (shared, mut orders) = ConnShared::new(Arc::clone(&state));
+    let io = ConnIo {
+        stream,
+        shared: Arc::clone(&shared),
+    };
+    let service = EndpointService::new(shared, control_api);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    let mut stopping = false;
+    let result = loop {
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            Some(order) = orders.recv() => match order {
+                // Dropping the connection drops the socket, which `ConnIo` resets.
+                Order::Reset => {
+                    debug!(%peer, "resetting the connection (chaos)");
+                    return;
+                }
+                Order::GoAway => conn.as_mut().graceful_shutdown(),
+            },
         }
     };
     if let Err(error) = result {
@@ -190,196 +215,63 @@ async fn connection(
     }
 }
 
-// === impl EndpointService ===
+// === impl ConnIo ===
 
-/// Per-connection data that response futures share; one `Arc` per connection keeps the
-/// reference-count traffic of a request on that connection's cache line.
-struct ConnShared {
-    state: Arc<EndpointState>,
-    upstream_header: HeaderValue,
-    endpoint_header: HeaderValue,
-}
-
-/// Lets an [`arc_swap::cache::Cache`] watch the behaviour of an `Arc<EndpointState>`.
-struct BehaviorOf(Arc<EndpointState>);
-
-impl Deref for BehaviorOf {
-    type Target = ArcSwap<Prepared>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0.behavior
-    }
-}
-
-/// The mutable per-connection part: the RNG and the cached behaviour.
-struct Local {
-    rng: SmallRng,
-    behavior: Cache<BehaviorOf, Arc<Prepared>>,
-}
-
-impl Local {
-    fn new(state: &Arc<EndpointState>) -> Self {
-        Self {
-            rng: SmallRng::from_rng(&mut rand::rng()),
-            behavior: Cache::new(BehaviorOf(Arc::clone(state))),
-        }
-    }
-}
-
-/// The hyper service of one connection.
-struct EndpointService {
+/// The socket of one connection as hyper sees it. It only passes reads and writes through;
+/// it exists for its `Drop`, which turns the close into an RST when a request ordered one.
+struct ConnIo {
+    stream: TcpStream,
     shared: Arc<ConnShared>,
-    control_api: bool,
-    // `Service::call` takes `&self`; a `Cell` holding the state between calls gives the
-    // mutable access sampling needs without a lock (calls on one connection never overlap).
-    local: Cell<Option<Local>>,
 }
 
-impl EndpointService {
-    fn new(state: Arc<EndpointState>, control_api: bool) -> Self {
-        // Copies, not clones, of the header values: a clone would share one reference count
-        // between every connection of the endpoint.
-        let copy = |v: &HeaderValue| HeaderValue::from_bytes(v.as_bytes()).unwrap_or(v.clone());
-        let upstream_header = copy(state.upstream_header());
-        let endpoint_header = copy(state.endpoint_header());
-        let local = Local::new(&state);
-        Self {
-            shared: Arc::new(ConnShared {
-                state,
-                upstream_header,
-                endpoint_header,
-            }),
-            control_api,
-            local: Cell::new(Some(local)),
-        }
-    }
-}
-
-impl hyper::service::Service<Request<Incoming>> for EndpointService {
-    type Response = Response<MockBody>;
-    type Error = hyper::Error;
-    type Future = ResponseFuture;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let state = &self.shared.state;
-        if self.control_api && request.uri().path().starts_with(control::PREFIX) {
-            return ResponseFuture::Control(Box::pin(control::handle(Arc::clone(state), request)));
-        }
-        state.counters.request();
-
-        let mut local = self.local.take().unwrap_or_else(|| Local::new(state));
-        let prepared = local.behavior.load();
-        let delay = prepared.sample_latency(&mut local.rng);
-        let status = prepared.sample_status(&mut local.rng);
-        // 204 and 304 carry no body; HEAD gets the headers of the body but not its bytes.
-        let body = if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-            Bytes::new()
-        } else {
-            prepared.body().clone()
-        };
-        let sent_bytes = if request.method() == Method::HEAD {
-            0
-        } else {
-            body.len() as u64
-        };
-        self.local.set(Some(local));
-
-        let incoming = request.into_body();
-        let stage = if !incoming.is_end_stream() {
-            Stage::Drain
-        } else if delay.is_zero() {
-            Stage::Answer
-        } else {
-            Stage::Wait(Box::pin(tokio::time::sleep(delay)))
-        };
-        ResponseFuture::Mock(Respond {
-            shared: Arc::clone(&self.shared),
-            incoming,
-            stage,
-            delay,
-            status,
-            body,
-            sent_bytes,
-        })
-    }
-}
-
-// === impl ResponseFuture ===
-
-/// The future of one response: a mock answer, or a control API answer.
-pub(crate) enum ResponseFuture {
-    /// A request served by the behaviour.
-    Mock(Respond),
-    /// A `/__gauntlet/` request; rare, so boxing it costs nothing that matters.
-    Control(Pin<Box<dyn Future<Output = Result<Response<MockBody>, hyper::Error>> + Send>>),
-}
-
-impl Future for ResponseFuture {
-    type Output = Result<Response<MockBody>, hyper::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Self::Mock(respond) => Pin::new(respond).poll(cx),
-            Self::Control(future) => future.as_mut().poll(cx),
-        }
-    }
-}
-
-/// Reads the request body, waits the delay, then answers. A hand-written future rather than
-/// an `async` block so that hyper can hold it without a per-request box.
-pub(crate) struct Respond {
-    shared: Arc<ConnShared>,
-    incoming: Incoming,
-    stage: Stage,
-    delay: Duration,
-    status: StatusCode,
-    body: Bytes,
-    sent_bytes: u64,
-}
-
-enum Stage {
-    Drain,
-    Wait(Pin<Box<Sleep>>),
-    Answer,
-}
-
-impl Future for Respond {
-    type Output = Result<Response<MockBody>, hyper::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        loop {
-            match &mut this.stage {
-                Stage::Drain => match ready!(Pin::new(&mut this.incoming).poll_frame(cx)) {
-                    // The content is of no interest; reading it is what a real upstream does.
-                    Some(Ok(_frame)) => {}
-                    Some(Err(error)) => return Poll::Ready(Err(error)),
-                    None if this.delay.is_zero() => this.stage = Stage::Answer,
-                    None => this.stage = Stage::Wait(Box::pin(tokio::time::sleep(this.delay))),
-                },
-                Stage::Wait(sleep) => {
-                    ready!(sleep.as_mut().poll(cx));
-                    this.stage = Stage::Answer;
-                }
-                Stage::Answer => return Poll::Ready(Ok(this.answer())),
+impl Drop for ConnIo {
+    fn drop(&mut self) {
+        if self.shared.reset_requested() {
+            // With a zero linger the close discards unsent data and sends an RST; it never
+            // blocks, unlike a positive linger.
+            if let Err(error) = self.stream.set_zero_linger() {
+                debug!(%error, "cannot set SO_LINGER 0; the connection closes normally");
             }
         }
     }
 }
 
-impl Respond {
-    fn answer(&mut self) -> Response<MockBody> {
-        let shared = &self.shared;
-        shared
-            .state
-            .counters
-            .response(self.status.as_u16(), self.sent_bytes);
-        let mut response = Response::new(Full::new(std::mem::take(&mut self.body)));
-        *response.status_mut() = self.status;
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, TEXT_PLAIN);
-        headers.insert(UPSTREAM_HEADER, shared.upstream_header.clone());
-        headers.insert(ENDPOINT_HEADER, shared.endpoint_header.clone());
-        response
+impl AsyncRead for ConnIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ConnIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }

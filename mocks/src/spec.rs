@@ -1,12 +1,13 @@
 //! The short text forms of behaviours used on command lines: latency specs (`5ms`,
-//! `1ms..5ms`, `p50=5ms,p99=40ms`, `0`) and status mixes (`200:97%,503:3%`).
+//! `1ms..5ms`, `p50=5ms,p99=40ms`, `0`), status mixes (`200:97%,503:3%`) and slow bodies
+//! (`100B/50ms`).
 //!
 //! Kept in the library, not the binary, so the harness CLI reads the same forms.
 
 use std::time::Duration;
 
-use crate::units::{format_duration, parse_duration, parse_percent};
-use crate::{Latency, StatusMix};
+use crate::units::{format_duration, parse_duration, parse_percent, parse_size};
+use crate::{Chaos, Latency, SlowBody, StatusMix};
 
 /// A spec that does not parse; the message says what a valid one looks like.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -156,6 +157,64 @@ pub fn format_status_mix(mix: &StatusMix) -> String {
         .join(",")
 }
 
+/// Parses a slow body `CHUNK/INTERVAL`, e.g. `100B/50ms` or `1KiB/1s`: that many bytes
+/// after each interval. See [`SlowBody`].
+pub fn parse_slow_body(text: &str) -> Result<SlowBody, SpecError> {
+    let bad = |why: String| {
+        err(format!(
+            "slow body `{text}`: {why} (a slow body is `CHUNK/INTERVAL`, e.g. `100B/50ms`)"
+        ))
+    };
+    let (chunk, interval) = text
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| bad("no `/` between chunk size and interval".into()))?;
+    let chunk_bytes = parse_size(chunk).map_err(|e| bad(e.message))?;
+    let chunk_bytes = usize::try_from(chunk_bytes)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| bad("the chunk must be at least 1 byte".into()))?;
+    let interval = parse_duration(interval).map_err(|e| bad(e.message))?;
+    let slow = SlowBody {
+        chunk_bytes,
+        interval,
+    };
+    let check = Chaos {
+        slow_body: Some(slow),
+        ..Chaos::default()
+    };
+    check.validate().map_err(|e| bad(e.to_string()))?;
+    Ok(slow)
+}
+
+/// Writes a slow body in the form [`parse_slow_body`] reads.
+pub fn format_slow_body(slow: &SlowBody) -> String {
+    format!("{}B/{}", slow.chunk_bytes, format_duration(slow.interval))
+}
+
+/// Describes chaos in the flags' words, e.g. `hang 5% reset 1% slow-body 100B/50ms`, or
+/// `none`.
+pub fn format_chaos(chaos: &Chaos) -> String {
+    let mut parts = Vec::new();
+    for (name, share) in [
+        ("hang", chaos.hang),
+        ("reset", chaos.reset),
+        ("close", chaos.close),
+    ] {
+        if share > 0.0 {
+            parts.push(format!("{name} {}%", format_percent(share)));
+        }
+    }
+    if let Some(slow) = &chaos.slow_body {
+        parts.push(format!("slow-body {}", format_slow_body(slow)));
+    }
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
 /// A fraction as a percentage without float noise: 0.7 → `70`, 0.025 → `2.5`.
 fn format_percent(fraction: f64) -> String {
     let s = format!("{:.6}", fraction * 100.0);
@@ -278,5 +337,51 @@ mod tests {
         for spec in ["200:100%", "200:97%,503:3%", "200:70%,503:27.5%,429:2.5%"] {
             assert_eq!(format_status_mix(&parse_status_mix(spec).unwrap()), spec);
         }
+        for spec in ["100B/50ms", "1B/0", "4096B/2s"] {
+            assert_eq!(format_slow_body(&parse_slow_body(spec).unwrap()), spec);
+        }
+    }
+
+    #[test]
+    fn slow_bodies() {
+        let ok = |spec: &str, chunk_bytes, interval| {
+            let want = SlowBody {
+                chunk_bytes,
+                interval,
+            };
+            assert_eq!(parse_slow_body(spec), Ok(want), "{spec}");
+        };
+        ok("100B/50ms", 100, ms(50));
+        ok(" 1KiB / 1s ", 1024, ms(1000));
+        ok("1/0", 1, Duration::ZERO);
+        let cases = [
+            ("100B", "no `/`"),
+            ("0B/5ms", "at least 1 byte"),
+            ("lots/5ms", "not a size"),
+            ("100B/5", "not a duration"),
+            ("100B/100h", "longer than the limit"),
+        ];
+        for (spec, message) in cases {
+            let e = parse_slow_body(spec).expect_err(spec);
+            assert!(e.message.contains(message), "{spec:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn chaos_descriptions() {
+        assert_eq!(format_chaos(&Chaos::default()), "none");
+        let chaos = Chaos {
+            hang: 0.05,
+            reset: 0.0,
+            close: 0.125,
+            slow_body: Some(SlowBody {
+                chunk_bytes: 100,
+                interval: ms(50),
+            }),
+        };
+        assert_eq!(
+            format_chaos(&chaos),
+            "hang 5% close 12.5% slow-body 100B/50ms"
+        );
     }
 }

@@ -220,6 +220,15 @@ pub struct MockCounts {
     pub statuses: BTreeMap<String, u64>,
     /// Requests per endpoint, in endpoint order.
     pub endpoints: Vec<u64>,
+    /// Requests the mock left unanswered on purpose (chaos `hang`).
+    #[serde(default)]
+    pub hung: u64,
+    /// Connections the mock reset on purpose (chaos `reset`).
+    #[serde(default)]
+    pub reset: u64,
+    /// Responses after which the mock closed the connection (chaos `close`).
+    #[serde(default)]
+    pub closed: u64,
 }
 
 /// Latency added by Envoy: through-Envoy minus direct, per percentile, in milliseconds.

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use crate::policy::ClusterPolicy;
 use crate::scenario::{Route, RouteMatch, RouteTarget, Scenario, UpstreamProtocol};
 use crate::xds::model::{
     ClusterSpec, EnvoyConfig, ListenerSpec, RouteMatchSpec, RouteSpec, TargetSpec,
@@ -16,25 +17,45 @@ pub const LISTENER: &str = "gauntlet_ingress";
 /// HTTP connection manager stat prefix: Envoy stats read `http.ingress.*`.
 pub const STAT_PREFIX: &str = "ingress";
 
-/// Builds the whole Envoy config from the scenario, the mocks' addresses and the current
-/// routes (which may differ from the scenario's after timeline events).
-pub fn envoy_config(
-    scenario: &Scenario,
-    listener: SocketAddr,
-    endpoints: &BTreeMap<String, Vec<SocketAddr>>,
-    routes: &[Route],
-) -> EnvoyConfig {
+/// What the timeline can change in Envoy's config, as it stands now: the routes, each
+/// cluster's policies, and the endpoints Envoy is given for each upstream.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub routes: Vec<Route>,
+    pub clusters: BTreeMap<String, ClusterPolicy>,
+    pub endpoints: BTreeMap<String, Vec<SocketAddr>>,
+}
+
+impl Live {
+    /// The config as the scenario defines it, with the mocks' actual addresses.
+    pub fn new(scenario: &Scenario, endpoints: BTreeMap<String, Vec<SocketAddr>>) -> Self {
+        Self {
+            routes: scenario.routes.clone(),
+            clusters: scenario
+                .upstreams
+                .iter()
+                .map(|u| (u.name.clone(), u.policy.clone()))
+                .collect(),
+            endpoints,
+        }
+    }
+}
+
+/// Builds the whole Envoy config from the scenario and the live state of what the timeline
+/// changes.
+pub fn envoy_config(scenario: &Scenario, listener: SocketAddr, live: &Live) -> EnvoyConfig {
     let clusters = scenario
         .upstreams
         .iter()
         .map(|u| ClusterSpec {
             name: u.name.clone(),
-            endpoints: endpoints.get(&u.name).cloned().unwrap_or_default(),
+            endpoints: live.endpoints.get(&u.name).cloned().unwrap_or_default(),
             http2: u.protocol == UpstreamProtocol::Http2,
             connect_timeout: u.connect_timeout,
-            policy: u.policy.clone(),
+            policy: live.clusters.get(&u.name).cloned().unwrap_or_default(),
         })
         .collect();
+    let routes = &live.routes;
     let listener = ListenerSpec {
         name: LISTENER.to_string(),
         address: listener,

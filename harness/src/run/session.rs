@@ -81,7 +81,8 @@ async fn steps(
         Some(port) => SocketAddr::from(([127, 0, 0, 1], port)),
         None => free_port().context("choosing a port for Envoy's listener")?,
     };
-    let cfg = config::envoy_config(scenario, listener, &endpoints, &scenario.routes);
+    let live = config::Live::new(scenario, endpoints.clone());
+    let cfg = config::envoy_config(scenario, listener, &live);
     let version = control
         .set_config(NODE_ID, &cfg)
         .context("building Envoy's configuration")?;
@@ -139,7 +140,7 @@ async fn steps(
             return Ok(());
         }
     }
-    let mut timeline = Timeline::new(scenario, control.clone(), NODE_ID, listener, endpoints);
+    let mut timeline = Timeline::new(scenario, control.clone(), NODE_ID, listener, live);
     let envoy = world
         .envoy
         .as_ref()

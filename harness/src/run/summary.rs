@@ -148,6 +148,9 @@ pub fn mocks(mocks: &BTreeMap<String, UpstreamHandle>) -> BTreeMap<String, MockC
                     .map(|(s, n)| (s.to_string(), *n))
                     .collect(),
                 endpoints: c.endpoints.iter().map(|e| e.requests).collect(),
+                hung: c.hung,
+                reset: c.reset,
+                closed: c.closed,
             };
             (name.clone(), counts)
         })

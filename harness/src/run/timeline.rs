@@ -10,8 +10,8 @@ use anyhow::{anyhow, Context};
 use gauntlet_mocks::UpstreamHandle;
 use gauntlet_reports::EventRecord;
 
-use super::config;
-use crate::scenario::{Route, RouteTarget, Scenario, TimelineAction, TimelineEvent};
+use super::config::{self, Live};
+use crate::scenario::{RouteTarget, Scenario, TimelineAction, TimelineEvent};
 use crate::xds::XdsControl;
 
 /// How long a timeline push may wait for its ACK before the run fails.
@@ -23,8 +23,7 @@ pub(super) struct Timeline<'a> {
     control: XdsControl,
     node: &'static str,
     listener: SocketAddr,
-    endpoints: BTreeMap<String, Vec<SocketAddr>>,
-    routes: Vec<Route>,
+    live: Live,
     records: Vec<EventRecord>,
 }
 
@@ -34,15 +33,14 @@ impl<'a> Timeline<'a> {
         control: XdsControl,
         node: &'static str,
         listener: SocketAddr,
-        endpoints: BTreeMap<String, Vec<SocketAddr>>,
+        live: Live,
     ) -> Self {
         Self {
             scenario,
             control,
             node,
             listener,
-            endpoints,
-            routes: scenario.routes.clone(),
+            live,
             records: Vec::new(),
         }
     }
@@ -92,45 +90,70 @@ impl<'a> Timeline<'a> {
         event: &TimelineEvent,
         mocks: &BTreeMap<String, UpstreamHandle>,
     ) -> anyhow::Result<Option<Duration>> {
+        let mock = |name: &str| {
+            mocks
+                .get(name)
+                .ok_or_else(|| anyhow!("upstream `{name}` is not running"))
+        };
         match &event.action {
             TimelineAction::SetRoute { route, new } => {
                 let r = self
+                    .live
                     .routes
                     .get_mut(*route)
                     .ok_or_else(|| anyhow!("route {route} does not exist"))?;
                 *r = new.clone();
-                let cfg = config::envoy_config(
-                    self.scenario,
-                    self.listener,
-                    &self.endpoints,
-                    &self.routes,
-                );
-                let sent = Instant::now();
-                let version = self
-                    .control
-                    .set_config(self.node, &cfg)
-                    .context("building the changed configuration")?;
-                self.control
-                    .wait_applied(self.node, version, ACK_DEADLINE)
-                    .await
-                    .context("pushing the route change")?;
-                Ok(Some(sent.elapsed()))
+                self.push().await.map(Some)
+            }
+            TimelineAction::SetCluster { cluster, policy } => {
+                self.live.clusters.insert(cluster.clone(), policy.clone());
+                self.push().await.map(Some)
             }
             TimelineAction::SetUpstream {
                 upstream,
                 endpoints,
                 behavior,
             } => {
-                let handle = mocks
-                    .get(upstream)
-                    .ok_or_else(|| anyhow!("upstream `{upstream}` is not running"))?;
-                handle
+                mock(upstream)?
                     .set_behavior(endpoints.as_deref(), behavior.clone())
                     .with_context(|| format!("changing upstream `{upstream}`"))?;
                 Ok(None)
             }
-            other => Err(anyhow!("timeline action not supported yet: {other:?}")),
+            TimelineAction::SetEndpointsUp {
+                upstream,
+                endpoints,
+                up,
+            } => {
+                mock(upstream)?
+                    .set_up(endpoints, *up)
+                    .await
+                    .with_context(|| format!("taking endpoints of `{upstream}` up/down"))?;
+                Ok(None)
+            }
+            TimelineAction::SetEndpointCount { upstream, count } => {
+                let addrs = mock(upstream)?
+                    .scale_to(*count)
+                    .await
+                    .with_context(|| format!("scaling upstream `{upstream}`"))?;
+                self.live.endpoints.insert(upstream.clone(), addrs);
+                self.push().await.map(Some)
+            }
         }
+    }
+
+    /// Pushes the live config and waits for Envoy to ACK it; the time it took.
+    async fn push(&mut self) -> anyhow::Result<Duration> {
+        let cfg = config::envoy_config(self.scenario, self.listener, &self.live);
+        let sent = Instant::now();
+        let version = self
+            .control
+            .set_config(self.node, &cfg)
+            .context("building the changed configuration")?;
+        self.control
+            .wait_applied(self.node, version, ACK_DEADLINE)
+            .await
+            .context("pushing the change")?;
+        Ok(sent.elapsed())
     }
 }
 
@@ -146,29 +169,52 @@ fn describe(event: &TimelineEvent) -> String {
                     .collect::<Vec<_>>()
                     .join(","),
             };
-            format!("route {route} → {to} (xDS push)")
+            format!("route {route} ({}) → {to}, policy updated (xDS push)", new.name)
+        }
+        TimelineAction::SetCluster { cluster, .. } => {
+            format!("cluster {cluster}: policies updated (xDS push)")
         }
         TimelineAction::SetUpstream {
             upstream,
             endpoints,
             behavior,
         } => {
-            let which = match endpoints {
-                Some(e) => format!("endpoints {e:?}"),
-                None => "all endpoints".to_string(),
-            };
             let statuses: Vec<String> = behavior
                 .statuses
                 .0
                 .iter()
                 .map(|(c, w)| format!("{c}:{:.1}%", w * 100.0))
                 .collect();
+            let chaos = if behavior.chaos.is_off() {
+                String::new()
+            } else {
+                format!(", chaos {}", gauntlet_mocks::spec::format_chaos(&behavior.chaos))
+            };
             format!(
-                "upstream {upstream} {which}: statuses {}, latency {:?}",
+                "upstream {upstream} {}: statuses {}, latency {}{chaos}",
+                which(endpoints.as_deref()),
                 statuses.join(" "),
-                behavior.latency
+                gauntlet_mocks::spec::format_latency(&behavior.latency)
             )
         }
-        other => format!("{other:?}"),
+        TimelineAction::SetEndpointsUp {
+            upstream,
+            endpoints,
+            up,
+        } => format!(
+            "upstream {upstream} {} {}",
+            which(Some(endpoints)),
+            if *up { "up" } else { "down (refusing connections)" }
+        ),
+        TimelineAction::SetEndpointCount { upstream, count } => {
+            format!("upstream {upstream} scaled to {count} endpoints (EDS push)")
+        }
+    }
+}
+
+fn which(endpoints: Option<&[u32]>) -> String {
+    match endpoints {
+        Some(e) => format!("endpoints {e:?}"),
+        None => "all endpoints".to_string(),
     }
 }

@@ -156,6 +156,7 @@ fn mock(requests: u64, statuses: &[(&str, u64)]) -> MockCounts {
         requests,
         statuses: statuses.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
         endpoints: vec![requests],
+        ..MockCounts::default()
     }
 }
 

@@ -9,17 +9,21 @@ use anyhow::Context as _;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use gauntlet_mocks::behavior::MAX_BODY_BYTES;
-use gauntlet_mocks::spec::{format_latency, format_status_mix, parse_latency, parse_status_mix};
-use gauntlet_mocks::units::parse_size;
+use gauntlet_mocks::spec::{
+    format_chaos, format_latency, format_status_mix, parse_latency, parse_slow_body,
+    parse_status_mix,
+};
+use gauntlet_mocks::units::{parse_percent, parse_size};
 use gauntlet_mocks::{
-    serve_with, Behavior, EndpointId, EndpointState, Latency, ServeOptions, StatusMix,
+    serve_with, Behavior, Chaos, EndpointId, EndpointState, Latency, ServeOptions, SlowBody,
+    StatusMix,
 };
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 /// A mock upstream: answers every request after a sampled latency with a sampled status and
-/// a fixed-size body. `GET /__gauntlet/stats` returns counters as JSON; `PUT
-/// /__gauntlet/behavior` with a JSON behaviour swaps it while running.
+/// a fixed-size body, or by chaos hangs, resets or closes. `GET /__gauntlet/stats` returns
+/// counters as JSON; `PUT /__gauntlet/behavior` with a JSON behaviour swaps it while running.
 #[derive(Debug, Parser)]
 #[command(name = "gauntlet-mock", version)]
 struct Cli {
@@ -39,6 +43,18 @@ struct Cli {
     /// Response body size: `0`, `512`, `1KiB`, `4KB`.
     #[arg(long, default_value = "0", value_parser = body_size)]
     body: usize,
+    /// Share of requests read and never answered: `5%`.
+    #[arg(long, default_value = "0%", value_parser = share)]
+    hang: f64,
+    /// Share of requests whose connection is reset (RST) before any response byte: `1%`.
+    #[arg(long, default_value = "0%", value_parser = share)]
+    reset: f64,
+    /// Share of responses that close their connection (`connection: close`; GOAWAY on h2).
+    #[arg(long, default_value = "0%", value_parser = share)]
+    close: f64,
+    /// Send bodies in chunks, pausing before each: `CHUNK/INTERVAL`, e.g. `100B/50ms`.
+    #[arg(long, value_parser = slow_body)]
+    slow_body: Option<SlowBody>,
     /// Upstream name sent back in the `x-gauntlet-upstream` header.
     #[arg(long, default_value = "mock", value_parser = upstream_name)]
     name: String,
@@ -53,6 +69,14 @@ fn body_size(text: &str) -> Result<usize, String> {
         .ok()
         .filter(|&n| n <= MAX_BODY_BYTES)
         .ok_or_else(|| format!("`{text}` is larger than the limit of {MAX_BODY_BYTES} bytes"))
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    parse_percent(text).map_err(|e| e.to_string())
+}
+
+fn slow_body(text: &str) -> Result<SlowBody, String> {
+    parse_slow_body(text).map_err(|e| e.to_string())
 }
 
 fn upstream_name(text: &str) -> Result<String, String> {
@@ -81,7 +105,14 @@ fn main() -> ExitCode {
         latency: cli.latency.clone(),
         statuses: cli.status.clone(),
         body_bytes: cli.body,
+        chaos: Chaos {
+            hang: cli.hang,
+            reset: cli.reset,
+            close: cli.close,
+            slow_body: cli.slow_body,
+        },
     };
+    let chaos = format_chaos(&behavior.chaos);
     let id = EndpointId {
         upstream: cli.name.clone(),
         index: 0,
@@ -99,7 +130,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    match run(&cli, state) {
+    match run(&cli, state, &chaos) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("gauntlet-mock: {error:#}");
@@ -108,7 +139,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli, state: Arc<EndpointState>) -> anyhow::Result<()> {
+fn run(cli: &Cli, state: Arc<EndpointState>, chaos: &str) -> anyhow::Result<()> {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = cli.threads {
         runtime.worker_threads(usize::from(threads));
@@ -129,7 +160,7 @@ fn run(cli: &Cli, state: Arc<EndpointState>) -> anyhow::Result<()> {
         // Scripts read this line to find the port, so it comes first and alone on stdout.
         println!("listening on {addr}");
         eprintln!(
-            "gauntlet-mock: upstream {} latency {} status {} body {} bytes",
+            "gauntlet-mock: upstream {} latency {} status {} body {} bytes chaos {chaos}",
             cli.name,
             format_latency(&cli.latency),
             format_status_mix(&cli.status),

@@ -6,12 +6,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gauntlet_mocks::{Behavior, StatusMix, UpstreamCounts};
+use gauntlet_mocks::{Behavior, Chaos, SlowBody, StatusMix, UpstreamCounts};
 use http::Method;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::time::Instant;
 
-use crate::support::Client;
+use crate::support::{eventually_async, raw_exchange, Client, RawEnd, RAW_GET};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gauntlet-mock");
 
@@ -170,6 +171,14 @@ fn bad_flags_exit_2_with_a_message() {
         (&["--name", "two words"], "visible ASCII"),
         (&["--listen", "0.0.0.0:0"], "--allow-external"),
         (&["--frobnicate"], "unexpected argument"),
+        (&["--hang", "5"], "not a percentage"),
+        (&["--close", "101%"], "outside 0%..100%"),
+        (
+            &["--hang", "60%", "--reset", "50%"],
+            "add up to more than 1",
+        ),
+        (&["--slow-body", "100B"], "no `/`"),
+        (&["--slow-body", "0B/5ms"], "at least 1 byte"),
     ];
     for (args, message) in cases {
         let out = run(args);
@@ -178,4 +187,79 @@ fn bad_flags_exit_2_with_a_message() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
+}
+
+#[tokio::test]
+async fn chaos_from_flags_and_from_the_control_api() {
+    let mock = spawn(&["--reset", "100%", "--body", "10"]).await;
+    let (bytes, end) = raw_exchange(mock.addr, RAW_GET, Duration::from_secs(5)).await;
+    assert!(
+        matches!(end, RawEnd::Reset) && bytes.is_empty(),
+        "{end:?} {bytes:?}"
+    );
+
+    // Control requests are not traffic, so chaos never touches them.
+    let mut client = Client::h1(mock.addr).await;
+    let current = client.get("/__gauntlet/behavior").await;
+    let current: Behavior = serde_json::from_slice(&current.body).expect("behavior JSON");
+    assert_eq!(current.chaos.reset, 1.0);
+
+    let next = Behavior {
+        body_bytes: 10,
+        chaos: Chaos {
+            close: 1.0,
+            slow_body: Some(SlowBody {
+                chunk_bytes: 5,
+                interval: Duration::from_millis(20),
+            }),
+            ..Chaos::default()
+        },
+        ..Behavior::default()
+    };
+    let body = Bytes::from(serde_json::to_vec(&next).expect("json"));
+    let swapped = client.send(Method::PUT, "/__gauntlet/behavior", body).await;
+    assert_eq!(swapped.status, 200, "{:?}", swapped.body);
+    let started = Instant::now();
+    let (bytes, end) = raw_exchange(mock.addr, RAW_GET, Duration::from_secs(5)).await;
+    assert!(matches!(end, RawEnd::Eof), "{end:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(40),
+        "two chunks, 20ms before each"
+    );
+    let text = String::from_utf8(bytes).expect("ascii");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+    assert!(text.ends_with("xxxxxxxxxx"), "{text}");
+
+    // JSON as a person writes it: only the chaos that matters.
+    let hang = br#"{"latency":"zero","statuses":[[200,1.0]],"body_bytes":0,"chaos":{"hang":1.0}}"#;
+    let swapped = client
+        .send(
+            Method::PUT,
+            "/__gauntlet/behavior",
+            Bytes::from_static(hang),
+        )
+        .await;
+    assert_eq!(swapped.status, 200, "{:?}", swapped.body);
+    let (bytes, end) = raw_exchange(mock.addr, RAW_GET, Duration::from_millis(300)).await;
+    assert!(
+        matches!(end, RawEnd::TimedOut) && bytes.is_empty(),
+        "{end:?} {bytes:?}"
+    );
+    let typo = br#"{"latency":"zero","statuses":[[200,1.0]],"body_bytes":0,"chaos":{"hnag":1.0}}"#;
+    let refused = client
+        .send(
+            Method::PUT,
+            "/__gauntlet/behavior",
+            Bytes::from_static(typo),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "unknown chaos fields are refused");
+
+    let counted = eventually_async(Duration::from_secs(5), || async {
+        let mut client = Client::h1(mock.addr).await;
+        let counts = stats(&mut client).await;
+        (counts.reset, counts.closed, counts.hung) == (1, 1, 1)
+    })
+    .await;
+    assert!(counted, "{:?}", stats(&mut client).await);
 }

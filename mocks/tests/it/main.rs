@@ -1,7 +1,10 @@
 //! End-to-end checks of the mocks over real loopback sockets: one test binary, a module per
-//! surface (the `serve` function, upstreams, the standalone binary).
+//! surface (the `serve` function, chaos, upstreams and their lifecycle, the standalone
+//! binary).
 
 mod binary;
+mod chaos;
+mod lifecycle;
 mod serve;
 mod support;
 mod upstream;

@@ -1,58 +1,15 @@
 //! `serve` on a listener the test binds: latency, statuses, counters, protocols, bodies.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gauntlet_mocks::{serve, Behavior, EndpointId, EndpointState, MockError};
+use gauntlet_mocks::Behavior;
 use http::{Method, Version};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::support::{assert_binomial, eventually, fixed, statuses, Client};
-
-/// A server on a free loopback port, stopped when `stop` is sent or dropped.
-struct Running {
-    addr: SocketAddr,
-    state: Arc<EndpointState>,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), MockError>>,
-}
-
-async fn start(name: &str, behavior: Behavior) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let id = EndpointId {
-        upstream: name.into(),
-        index: 7,
-    };
-    let state = Arc::new(EndpointState::new(id, behavior).expect("state"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let signal = async {
-        let _ = stopped.await;
-    };
-    let task = tokio::spawn(serve(listener, Arc::clone(&state), signal));
-    Running {
-        addr,
-        state,
-        stop,
-        task,
-    }
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let result = tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("serve stops within the grace period");
-        result.expect("task").expect("serve");
-    }
-}
+use crate::support::{assert_binomial, eventually, fixed, start, statuses, Client};
 
 #[tokio::test]
 async fn fixed_latency_is_observed() {
