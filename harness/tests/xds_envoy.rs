@@ -1,5 +1,8 @@
 //! The xDS control plane against a real Envoy: initial config, live push, NACK, and a push
 //! made before Envoy connects. Each test starts its own ADS server, upstreams and Envoy.
+//!
+//! The fixture (ADS server + Envoy + upstreams + a raw HTTP client) is public so that
+//! `xds_policies.rs` can include this file as a module and reuse it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,12 +27,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-const NODE: &str = "envoy-test";
+pub const NODE: &str = "envoy-test";
 /// Generous: a cold Envoy on a busy 2-core CI box.
-const APPLY_TIMEOUT: Duration = Duration::from_secs(20);
+pub const APPLY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The Envoy binary under test: `GAUNTLET_TEST_ENVOY`, else the pip-installed 1.40.0.
-fn envoy_bin() -> PathBuf {
+pub fn envoy_bin() -> PathBuf {
     std::env::var_os("GAUNTLET_TEST_ENVOY")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp/envoy-1.40.0/envoy/_bin/envoy"))
@@ -39,8 +42,8 @@ fn envoy_bin() -> PathBuf {
 
 /// An ADS server, plus an Envoy once started. Dropping it kills Envoy and stops the server,
 /// whether the test passed or not.
-struct Fixture {
-    control: XdsControl,
+pub struct Fixture {
+    pub control: XdsControl,
     xds_addr: SocketAddr,
     stop_xds: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), XdsError>>>,
@@ -48,7 +51,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new() -> Self {
+    pub async fn new() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let xds_addr = listener.local_addr().unwrap();
         let control = XdsControl::new();
@@ -66,7 +69,7 @@ impl Fixture {
     }
 
     /// Stops the ADS server and waits for it to finish, with Envoy still connected.
-    async fn stop_xds(&mut self) -> Result<(), XdsError> {
+    pub async fn stop_xds(&mut self) -> Result<(), XdsError> {
         if let Some(stop) = self.stop_xds.take() {
             let _ = stop.send(());
         }
@@ -79,11 +82,11 @@ impl Fixture {
 
     /// Starts Envoy and waits until its admin address is known (not until it is ready:
     /// it only becomes ready once it has config).
-    async fn start_envoy(&mut self, name: &str) {
+    pub async fn start_envoy(&mut self, name: &str) {
         self.envoy = Some(Envoy::start(name, self.xds_addr).await);
     }
 
-    fn envoy(&self) -> &Envoy {
+    pub fn envoy(&self) -> &Envoy {
         self.envoy.as_ref().expect("envoy started")
     }
 }
@@ -96,14 +99,14 @@ impl Drop for Fixture {
     }
 }
 
-struct Envoy {
+pub struct Envoy {
     child: Child,
     admin: SocketAddr,
     dir: PathBuf,
 }
 
 impl Envoy {
-    async fn start(name: &str, xds_addr: SocketAddr) -> Self {
+    pub async fn start(name: &str, xds_addr: SocketAddr) -> Self {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "gauntlet-xds-{}-{}-{name}",
@@ -153,11 +156,11 @@ impl Envoy {
         envoy
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
     }
 
-    async fn wait_ready(&self) {
+    pub async fn wait_ready(&self) {
         let deadline = Instant::now() + APPLY_TIMEOUT;
         loop {
             if let Ok((200, _, body)) = get(self.admin, "/ready").await {
@@ -175,13 +178,32 @@ impl Envoy {
     }
 
     /// The value of one counter from `/stats`, if Envoy has it.
-    async fn stat(&self, name: &str) -> Option<u64> {
+    pub async fn stat(&self, name: &str) -> Option<u64> {
         let (_, _, body) = get(self.admin, &format!("/stats?filter=^{name}$"))
             .await
             .ok()?;
         body.lines()
             .find_map(|l| l.strip_prefix(&format!("{name}: ")))
             .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+impl Envoy {
+    /// Every stat whose name contains `needle`, as `name: value` lines (for messages and
+    /// for finding a stat's exact name).
+    pub async fn stats_containing(&self, needle: &str) -> String {
+        let (_, _, body) = get(self.admin, "/stats").await.unwrap_or_default();
+        body.lines()
+            .filter(|l| l.contains(needle))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Envoy's `/config_dump`, parsed.
+    pub async fn config_dump(&self) -> serde_json::Value {
+        let (status, _, body) = get(self.admin, "/config_dump").await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
     }
 }
 
@@ -200,7 +222,7 @@ impl Drop for Envoy {
 // === upstreams and HTTP ===
 
 /// An HTTP/1.1 server answering 200 with `x-upstream: <name>` until the test ends.
-async fn upstream(name: &'static str) -> SocketAddr {
+pub async fn upstream(name: &'static str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -227,12 +249,36 @@ async fn upstream(name: &'static str) -> SocketAddr {
 }
 
 /// One `GET` on a fresh connection: status, `x-upstream` (if any), body.
-async fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Option<String>, String)> {
+pub async fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Option<String>, String)> {
+    request(addr, path, &[]).await
+}
+
+/// One `GET` with extra request headers on a fresh connection: status, `x-upstream` (if
+/// any), body.
+pub async fn request(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, Option<String>, String)> {
     let mut stream = TcpStream::connect(addr).await?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}Connection: close\r\n\r\n");
     stream.write_all(req.as_bytes()).await?;
+    // Read until the response is complete rather than until EOF: after a local reply (a
+    // 429 from the rate limiter) Envoy holds the connection for its delayed_close_timeout
+    // (1 s) before closing, which would make every such request take a second.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
+    let mut buf = [0u8; 8192];
+    while !complete(&raw) {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -253,8 +299,33 @@ async fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Option<Strin
     Ok((status, header("x-upstream"), body))
 }
 
+/// Whether `raw` holds a whole response: its head and the body its head announces.
+fn complete(raw: &[u8]) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let body = &raw[end + 4..];
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    };
+    if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        return body.len() >= len;
+    }
+    match header("transfer-encoding") {
+        Some(te) if te.eq_ignore_ascii_case("chunked") => {
+            body == b"0\r\n\r\n" || body.ends_with(b"\r\n0\r\n\r\n")
+        }
+        // Neither: the body runs until the server closes.
+        _ => false,
+    }
+}
+
 /// Decodes a chunked body (Envoy's admin answers `Connection: close` requests chunked).
-fn dechunk(mut rest: &str) -> String {
+pub fn dechunk(mut rest: &str) -> String {
     let mut out = String::new();
     while let Some((size, after)) = rest.split_once("\r\n") {
         let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
@@ -270,7 +341,7 @@ fn dechunk(mut rest: &str) -> String {
 }
 
 /// Retries `GET /` through Envoy until it reaches `want`, and returns how long that took.
-async fn reaches(listener: SocketAddr, want: &str) -> Duration {
+pub async fn reaches(listener: SocketAddr, want: &str) -> Duration {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(5);
     loop {
@@ -287,13 +358,13 @@ async fn reaches(listener: SocketAddr, want: &str) -> Duration {
 }
 
 /// A port nobody listens on now, for Envoy's listener.
-fn free_port() -> SocketAddr {
+pub fn free_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
 }
 
 /// One listener routing everything to `target`, over `clusters`.
-fn config(
+pub fn config(
     listener: SocketAddr,
     clusters: &[(&str, SocketAddr)],
     target: TargetSpec,
@@ -312,7 +383,7 @@ fn config(
     }
 }
 
-fn to(cluster: &str) -> TargetSpec {
+pub fn to(cluster: &str) -> TargetSpec {
     TargetSpec::Cluster(cluster.to_owned())
 }
 

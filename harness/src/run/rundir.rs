@@ -88,7 +88,7 @@ mod tests {
         assert_eq!(sanitize("../../etc/passwd"), "_.._etc_passwd");
         assert_eq!(sanitize(".."), "run");
         assert_eq!(sanitize("a b/c"), "a_b_c");
-        assert_eq!(sanitize("ünï"), "___");
+        assert_eq!(sanitize("ünï"), "_n_");
     }
 
     #[test]

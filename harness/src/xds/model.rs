@@ -7,12 +7,15 @@
 //! Resilience policies are the proto-free types of [`crate::policy`], carried as they are:
 //! [`RoutePolicy`] on a [`RouteSpec`], [`ClusterPolicy`] on a [`ClusterSpec`].
 //!
-//! What a policy change costs on the wire: every listener always carries the local rate
-//! limit and fault filters (inactive unless a route configures them), so a listener never
-//! changes because of a policy. A route policy change (timeouts, retries, mirrors, faults,
-//! rate limits, header matches) is an RDS push only, which Envoy applies to open connections
-//! at once; a cluster policy change is a CDS push. An LDS push would reach only new
-//! connections (old ones drain), which is why no policy lives in the listener.
+//! What a change costs on the wire: every listener always carries the local rate limit and
+//! fault filters (inactive unless a route configures them), so a listener never changes
+//! because of a policy; an LDS push would reach only new connections (old ones drain).
+//! - A route policy or header match change is an RDS push only, which Envoy applies to open
+//!   connections at once.
+//! - A cluster policy change is a CDS push (plus Envoy re-fetching the unchanged endpoints):
+//!   Envoy warms a new copy of the cluster (endpoints, first health check round) and swaps
+//!   it in, so connection pools and outlier detection state start afresh.
+//! - An endpoint list change is an EDS push only.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;

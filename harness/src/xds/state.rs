@@ -194,6 +194,8 @@ impl XdsState {
             return reaction;
         };
 
+        // Whether to answer again even though Envoy already holds what was last sent.
+        let mut resend = false;
         if req.response_nonce.is_empty() {
             // A first request for this type on this stream (Envoy's version_info, if any, is
             // from an earlier stream): send the current content whatever Envoy says it has.
@@ -214,6 +216,12 @@ impl XdsState {
             if first_answer {
                 entry.ack_latency = (now - entry.sent_at).to_std().ok();
             }
+            // A second request quoting an answered nonce means Envoy's watches changed. For
+            // EDS that includes a cluster re-created by a CDS update: its new watch waits
+            // for an answer, same names or not, and without one Envoy keeps the cluster
+            // warming for its initial_fetch_timeout (15 s) before using cached endpoints.
+            // A repeated NACK is not answered: the same content would be rejected again.
+            resend = !first_answer && !ty.is_wildcard() && req.error_detail.is_none();
             match &req.error_detail {
                 None => {
                     if first_answer {
@@ -242,6 +250,9 @@ impl XdsState {
         }
         if !ty.is_wildcard() {
             ts.names = req.resource_names.iter().cloned().collect();
+        }
+        if resend {
+            ts.last_sent = None;
         }
         self.refresh_applied(&node, now);
         reaction.responses = self.pump(&node, stream, now);

@@ -17,6 +17,11 @@ fn at(ms: i64) -> DateTime<Utc> {
 
 /// One listener routing `/` to `target`, over the given clusters (one endpoint each).
 fn snapshot(clusters: &[&str], target: &str) -> Resources {
+    build(&snapshot_config(clusters, target)).unwrap()
+}
+
+/// The config [`snapshot`] builds.
+fn snapshot_config(clusters: &[&str], target: &str) -> EnvoyConfig {
     let mut listener = ListenerSpec::new("ingress", "127.0.0.1:10000".parse().unwrap());
     listener.routes = vec![RouteSpec::prefix("all", "/", target)];
     let clusters = clusters
@@ -27,11 +32,10 @@ fn snapshot(clusters: &[&str], target: &str) -> Resources {
             ClusterSpec::new(*name, vec![([127, 0, 0, 1], port).into()])
         })
         .collect();
-    build(&EnvoyConfig {
+    EnvoyConfig {
         listeners: vec![listener],
         clusters,
-    })
-    .unwrap()
+    }
 }
 
 fn request(ty: ResourceType, nonce: &str, names: &[&str]) -> Request {
@@ -200,6 +204,33 @@ fn live_push_sends_only_changed_types_in_make_before_break_order() {
         st.applied(NODE, v2).unwrap().is_some(),
         "older versions count as applied"
     );
+}
+
+#[test]
+fn cluster_change_is_answered_when_envoy_asks_again_for_the_same_endpoints() {
+    let mut st = XdsState::default();
+    st.set_snapshot(NODE, snapshot(&["a"], "a"), at(0));
+    let seen = envoy_starts(&mut st, 1, 0);
+    let eds = seen.iter().find(|o| o.resource_type == E).unwrap();
+
+    // A cluster policy changes: the cluster alone is pushed.
+    let mut changed = snapshot_config(&["a"], "a");
+    changed.clusters[0].policy.max_requests_per_connection = Some(1);
+    let changed = build(&changed).unwrap();
+    let (v2, out) = st.set_snapshot(NODE, changed, at(100));
+    assert_eq!(types(&out), [C]);
+
+    // Envoy re-creates the cluster, whose new EDS watch asks again quoting the nonce it
+    // already ACKed, with the same names. It waits for an answer (15 s otherwise).
+    let again = st.on_request(1, &ack(eds, &["a"]), at(101)).responses;
+    assert_eq!(types(&again), [E]);
+    assert_eq!(names(&again[0]), ["a"]);
+    assert_eq!(again[0].version, eds.version, "same content, same version");
+    // Its ACK is an ordinary first answer: nothing more is sent.
+    let after = st.on_request(1, &ack(&again[0], &["a"]), at(102)).responses;
+    assert!(after.is_empty());
+    st.on_request(1, &ack(&out[0], &[]), at(103));
+    assert!(st.applied(NODE, v2).unwrap().is_some());
 }
 
 #[test]

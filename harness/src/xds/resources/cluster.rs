@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::cluster::v3::circuit_breakers::{thresholds, Thresholds};
 use envoy_types::pb::envoy::config::cluster::v3::{
-    cluster, CircuitBreakers as PbCircuitBreakers, Cluster,
-    OutlierDetection as PbOutlierDetection,
+    cluster, CircuitBreakers as PbCircuitBreakers, Cluster, OutlierDetection as PbOutlierDetection,
 };
 use envoy_types::pb::envoy::config::core::v3::{
     health_check, HealthCheck as PbHealthCheck, Http1ProtocolOptions, Http2ProtocolOptions,
@@ -31,14 +30,13 @@ use crate::xds::model::ClusterSpec;
 /// eject every host that trips the detector.
 const ENFORCE_ALWAYS: u32 = 100;
 
+/// An EDS cluster with the spec's policies; its endpoints go out separately (EDS).
 pub(super) fn cluster(spec: &ClusterSpec) -> Cluster {
     let policy = &spec.policy;
     let mut typed_extension_protocol_options = HashMap::new();
     // At most one entry: prost encodes map fields in HashMap order, and change detection
     // compares encoded bytes, so a second entry would need a deterministic encoding.
-    if let Some((key, options)) =
-        protocol_options(spec.http2, policy.max_requests_per_connection)
-    {
+    if let Some((key, options)) = protocol_options(spec.http2, policy.max_requests_per_connection) {
         typed_extension_protocol_options.insert(key, options);
     }
     Cluster {
@@ -67,6 +65,7 @@ pub(super) fn cluster(spec: &ClusterSpec) -> Cluster {
     }
 }
 
+/// The cluster's endpoints: one locality, one priority, equal weights.
 pub(super) fn load_assignment(spec: &ClusterSpec) -> ClusterLoadAssignment {
     let lb_endpoints = spec
         .endpoints
@@ -115,6 +114,7 @@ fn circuit_breakers(cb: &CircuitBreakers) -> PbCircuitBreakers {
                     value: b.budget_percent,
                 }),
                 min_retry_concurrency: Some(u32_value(b.min_retry_concurrency)),
+                ..Default::default()
             }),
             ..Default::default()
         }],
@@ -167,41 +167,43 @@ fn health_check(hc: &HealthCheck, http2: bool) -> PbHealthCheck {
 /// The `typed_extension_protocol_options` entry for a cluster, if it needs one: HTTP/2
 /// (prior knowledge) and/or a cap on requests per connection. Envoy requires the protocol
 /// to be chosen whenever the options exist, so a capped HTTP/1.1 cluster says HTTP/1.1.
-fn protocol_options(http2: bool, max_requests_per_connection: Option<u32>) -> Option<(String, Any)> {
-    if !http2 && max_requests_per_connection.is_none() {
-        return None;
-    }
-    let protocol_config = if http2 {
-        ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions::default())
-    } else {
-        ProtocolConfig::HttpProtocolOptions(Http1ProtocolOptions::default())
-    };
-    let options = HttpProtocolOptions {
-        common_http_protocol_options: max_requests_per_connection.map(|max| {
-            CommonHttpProtocolOptions {
-                max_requests_per_connection: Some(u32_value(max)),
-                ..Default::default()
-            }
-        }),
-        upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
-            ExplicitHttpConfig {
-                protocol_config: Some(protocol_config),
-            },
+fn protocol_options(
+    http2: bool,
+    max_requests_per_connection: Option<u32>,
+) -> Option<(String, Any)> {
+    match (http2, max_requests_per_connection) {
+        (false, None) => None,
+        (true, max) => Some(explicit_http(
+            ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions::default()),
+            max,
         )),
-        ..Default::default()
-    };
-    Some((HttpProtocolOptions::full_name(), pack_any(options)))
+        (false, max) => Some(explicit_http(
+            ProtocolConfig::HttpProtocolOptions(Http1ProtocolOptions::default()),
+            max,
+        )),
+    }
 }
 
 /// The `typed_extension_protocol_options` entry that makes a cluster speak HTTP/2 (also the
 /// bootstrap's xDS cluster: gRPC needs it).
 pub(in crate::xds) fn http2_protocol_options() -> (String, Any) {
+    explicit_http(
+        ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions::default()),
+        None,
+    )
+}
+
+/// `HttpProtocolOptions` with an explicit protocol and an optional request cap, keyed by the
+/// name Envoy looks it up by.
+fn explicit_http(protocol_config: ProtocolConfig, max_requests: Option<u32>) -> (String, Any) {
     let options = HttpProtocolOptions {
+        common_http_protocol_options: max_requests.map(|max| CommonHttpProtocolOptions {
+            max_requests_per_connection: Some(u32_value(max)),
+            ..Default::default()
+        }),
         upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
             ExplicitHttpConfig {
-                protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(
-                    Http2ProtocolOptions::default(),
-                )),
+                protocol_config: Some(protocol_config),
             },
         )),
         ..Default::default()

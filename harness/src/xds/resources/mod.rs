@@ -154,9 +154,9 @@ fn fractional_percent(percent: f64) -> FractionalPercent {
     };
     // In millionths, rounded: the finest denominator Envoy has. Fits in u32 (≤ 1e6).
     let millionths = (percent * 10_000.0).round() as u32;
-    let (numerator, denominator) = if millionths % 10_000 == 0 {
+    let (numerator, denominator) = if millionths.is_multiple_of(10_000) {
         (millionths / 10_000, DenominatorType::Hundred)
-    } else if millionths % 100 == 0 {
+    } else if millionths.is_multiple_of(100) {
         (millionths / 100, DenominatorType::TenThousand)
     } else {
         (millionths, DenominatorType::Million)

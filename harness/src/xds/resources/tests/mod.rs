@@ -1,4 +1,8 @@
 //! Translation tests: build from the model, decode the `Any`s, check what Envoy will read.
+//! Plain routes, clusters and listeners here; policies in `routes` and `clusters`.
+
+mod clusters;
+mod routes;
 
 use std::time::Duration;
 
@@ -17,20 +21,24 @@ use envoy_types::pb::google::protobuf::Any;
 use prost::{Message, Name};
 
 use super::*;
+use crate::policy::RoutePolicy;
 use crate::xds::model::*;
 
 fn config() -> EnvoyConfig {
     let mut listener = ListenerSpec::new("ingress", "127.0.0.1:10000".parse().unwrap());
     listener.routes = vec![
         RouteSpec {
-            timeout: Some(Duration::from_millis(1500)),
+            policy: RoutePolicy {
+                timeout: Some(Duration::from_millis(1500)),
+                ..RoutePolicy::default()
+            },
             ..RouteSpec::prefix("api", "/api", "backend")
         },
         RouteSpec {
             name: "split".into(),
             matcher: RouteMatchSpec::Path("/exact".into()),
             target: TargetSpec::Weighted(vec![("backend".into(), 90), ("canary".into(), 10)]),
-            timeout: None,
+            ..RouteSpec::default()
         },
     ];
     EnvoyConfig {
@@ -50,6 +58,16 @@ fn config() -> EnvoyConfig {
             },
         ],
     }
+}
+
+/// The HttpConnectionManager of listener `name`.
+fn hcm(r: &Resources, name: &str) -> HttpConnectionManager {
+    let l: Listener = one(r, ResourceType::Listener, name);
+    let Some(filter::ConfigType::TypedConfig(any)) = &l.filter_chains[0].filters[0].config_type
+    else {
+        panic!("{l:?}");
+    };
+    decode(any)
 }
 
 fn decode<M: Message + Name + Default>(any: &Any) -> M {
@@ -150,8 +168,16 @@ fn listener_has_hcm_with_rds_over_ads_and_a_typed_router() {
     };
     assert_eq!(rds.route_config_name, "ingress_routes");
     assert_eq!(rds.config_source.unwrap(), ads_config_source());
-    assert_eq!(hcm.http_filters.len(), 1);
-    let Some(http_filter::ConfigType::TypedConfig(router)) = &hcm.http_filters[0].config_type
+    let filters: Vec<_> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        filters,
+        [
+            "envoy.filters.http.local_ratelimit",
+            "envoy.filters.http.fault",
+            "envoy.filters.http.router"
+        ]
+    );
+    let Some(http_filter::ConfigType::TypedConfig(router)) = &hcm.http_filters[2].config_type
     else {
         panic!("router without typed_config is NACKed by Envoy");
     };
@@ -172,7 +198,7 @@ fn benchmark_knobs_reach_hcm_and_router() {
     };
     let hcm: HttpConnectionManager = decode(any);
     assert!(hcm.generate_request_id.unwrap().value);
-    let Some(http_filter::ConfigType::TypedConfig(router)) = &hcm.http_filters[0].config_type
+    let Some(http_filter::ConfigType::TypedConfig(router)) = &hcm.http_filters[2].config_type
     else {
         panic!();
     };
