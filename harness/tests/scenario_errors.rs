@@ -169,7 +169,7 @@ fn inline_cases() {
         (BASE.replace("duration: 10s", "duration: 1s, request: { body: 65MiB }"), "5:53 load.request.body: `65MiB` is larger than the limit of 64MiB"),
         (BASE.replace("duration: 10s", "duration: 1s, request: { path: \"/caf\u{e9}\" }"), "5:53 load.request.path: contains non-ASCII characters"),
         // Timeline.
-        (with("timeline: [{ at: 1s, set: { latency: 1ms } }]\n"), "6:12 timeline[0]: no `route` or `upstream` given"),
+        (with("timeline: [{ at: 1s, set: { latency: 1ms } }]\n"), "6:12 timeline[0]: no `route`, `cluster` or `upstream` given"),
         (with("timeline: [{ at: 1s, route: 0, upstream: backend, set: { latency: 1ms } }]\n"), "6:42 timeline[0].upstream: `route` and `upstream` are both set"),
         (with("timeline: [{ upstream: backend, set: { latency: 1ms } }]\n"), "6:12 timeline[0]: missing `at`"),
         (with("timeline: [{ at: 1s, route: 3, set: { cluster: canary } }]\n"), "6:29 timeline[0].route: route `3` is not defined"),
@@ -182,6 +182,118 @@ fn inline_cases() {
         (with("timeline: [{ at: 1s, upstream: backend, endpoints: [-1], set: { body: 1 } }]\n"), "6:53 timeline[0].endpoints[0]: endpoint index -1 is out of range"),
         (with("timeline: [{ at: 1s, route: 0, endpoints: [0], set: { cluster: canary } }]\n"), "6:43 timeline[0].endpoints: `endpoints` applies to upstream events"),
         (with("timeline: [{ at: 1s, name: \"\", upstream: backend, set: { body: 1 } }]\n"), "6:28 timeline[0].name: event name `` is empty"),
+    ];
+    for (yaml, expected) in cases {
+        check(&yaml, expected);
+    }
+}
+
+/// Policies, chaos, timeline events and gates: one case per check, most of them listed in
+/// the brief of the policy work (the bad fixtures hold the rest).
+#[test]
+fn policy_cases() {
+    let cases: Vec<(String, &str)> = vec![
+        // Retries.
+        (with("routes: [{ cluster: backend, retries: { on: [retriable-status-codes] } }]\n"), "6:45 routes[0].retries.on: `retriable-status-codes` is in `on` but no codes are given"),
+        (with("routes: [{ cluster: backend, retries: { on: [5xx], retryOn: 5xx } }]\n"), "6:52 routes[0].retries.retryOn: `on` and `retryOn` are both set"),
+        (with("routes: [{ cluster: backend, retries: { attempts: 3 } }]\n"), "6:39 routes[0].retries.on: no retry conditions: Envoy would never retry"),
+        (with("routes: [{ cluster: backend, retries: { on: [5xx, 503] } }]\n"), "6:51 routes[0].retries.on[1]: `503` is a status code, not a retry condition"),
+        (with("routes: [{ cluster: backend, retries: { on: [5xx, 5xx] } }]\n"), "6:51 routes[0].retries.on[1]: `5xx` is listed twice"),
+        (with("routes: [{ cluster: backend, retries: { on: [5xx], host_selection_attempts: 3 } }]\n"), "6:52 routes[0].retries.host_selection_attempts: `host_selection_attempts` applies only with `avoid_previous_hosts: true`"),
+        (with("routes: [{ cluster: backend, retries: { on: [5xx], attempts: 1000 } }]\n"), "6:62 routes[0].retries.attempts: attempts of 1000 is over the limit of 100"),
+        (with("routes: [{ cluster: backend, retries: { on: [retriable-headers] } }]\n"), "6:46 routes[0].retries.on[0]: `retriable-headers` is not a retry condition"),
+        (with("routes: [{ cluster: backend, retries: { retryOn: \"5xx,,reset\" } }]\n"), "6:50 routes[0].retries.retryOn: an empty retry condition"),
+        (with("routes: [{ cluster: backend, retries: { on: [5xx], retires: 3 } }]\n"), "6:52 routes[0].retries.retires: unknown field `retires`; expected one of: on, retryOn, attempts, per_try_timeout, perTryTimeout, per_try_idle_timeout, backoff, retriable_status_codes, avoid_previous_hosts, host_selection_attempts"),
+        // Mirrors.
+        (with("routes: [{ weighted: { backend: 1, canary: 1 }, mirror: { cluster: canary } }]\n"), "6:57 routes[0].mirror: the route mirrors to `canary`, which it also sends its traffic to"),
+        (with("routes: [{ cluster: backend, mirror: { cluster: shadow } }]\n"), "6:49 routes[0].mirror.cluster: cluster `shadow` is not defined"),
+        (with("routes: [{ cluster: backend, mirror: { host: canary, cluster: canary } }]\n"), "6:40 routes[0].mirror.host: `cluster` and `host` are both set"),
+        (with("routes: [{ cluster: backend, mirror: [{ cluster: canary }, { cluster: canary }] }]\n"), "6:60 routes[0].mirror[1]: `canary` is mirrored to twice"),
+        (with("routes: [{ cluster: backend, mirror: { percent: 50% } }]\n"), "6:38 routes[0].mirror: missing `cluster`"),
+        (with("routes: [{ cluster: backend, mirror: { cluster: canary, percent: 50% }, mirrorPercentage: { value: 10 } }]\n"), "6:73 routes[0].mirrorPercentage: `mirror.percent` and `mirrorPercentage` are both set"),
+        (with("routes: [{ cluster: backend, mirror: { cluster: canary, percent: 50 } }]\n"), "6:66 routes[0].mirror.percent: `50` is not a percentage"),
+        // Faults.
+        (with("routes: [{ cluster: backend, fault: { abort: { status: 503, grpc_status: 14 } } }]\n"), "6:61 routes[0].fault.abort.grpc_status: `status` and `grpc_status` are both set"),
+        (with("routes: [{ cluster: backend, fault: { abort: { status: 503, httpStatus: 503 } } }]\n"), "6:61 routes[0].fault.abort.httpStatus: `status` and `httpStatus` are both set"),
+        (with("routes: [{ cluster: backend, fault: { abort: { grpcStatus: UNAVAILBLE } } }]\n"), "6:60 routes[0].fault.abort.grpcStatus: `UNAVAILBLE` is not a gRPC status code"),
+        (with("routes: [{ cluster: backend, fault: { abort: { grpc_status: 0 } } }]\n"), "6:61 routes[0].fault.abort.grpc_status: gRPC status 0 is OK, not an error"),
+        (with("routes: [{ cluster: backend, fault: { delay: { percent: 10% } } }]\n"), "6:46 routes[0].fault.delay: missing `fixed`"),
+        (with("routes: [{ cluster: backend, fault: { delay: { fixed: 0 } } }]\n"), "6:55 routes[0].fault.delay.fixed: must be more than 0"),
+        (with("routes: [{ cluster: backend, fault: { delay: { fixed: 1s, percentage: { value: 120 } } } }]\n"), "6:80 routes[0].fault.delay.percentage.value: 120 is outside 0 to 100"),
+        (with("routes: [{ cluster: backend, fault: { delay: { fixed: 1s, percent: 1%, percentage: { value: 1 } } } }]\n"), "6:72 routes[0].fault.delay.percentage: `percent` and `percentage` are both set"),
+        (with("routes: [{ cluster: backend, fault: {} }]\n"), "6:37 routes[0].fault: nothing in `fault`"),
+        (with("routes: [{ cluster: backend, fault: { headers: { x-a: b } } }]\n"), "6:37 routes[0].fault: a fault needs a `delay` or an `abort`"),
+        (with("routes: [{ cluster: backend, fault: { abort: { status: 503 }, headers: { \"x a\": b } } }]\n"), "6:74 routes[0].fault.headers.x a: `x a` is not a valid header name"),
+        // Rate limits.
+        (with("routes: [{ cluster: backend, rate_limit: { requests_per_second: 0 } }]\n"), "6:65 routes[0].rate_limit.requests_per_second: requests_per_second must be at least 1, not 0"),
+        (with("routes: [{ cluster: backend, rate_limit: { requests_per_second: 10, max_tokens: 10 } }]\n"), "6:69 routes[0].rate_limit.max_tokens: `requests_per_second` and `max_tokens` are both set"),
+        (with("routes: [{ cluster: backend, rate_limit: { max_tokens: 10, fill_interval: 10ms } }]\n"), "6:75 routes[0].rate_limit.fill_interval: `10ms` is shorter than Envoy's minimum of 50ms"),
+        (with("routes: [{ cluster: backend, rate_limit: { max_tokens: 10, tokens_per_fill: 20 } }]\n"), "6:77 routes[0].rate_limit.tokens_per_fill: `tokens_per_fill` (20) is more than `max_tokens` (10)"),
+        (with("routes: [{ cluster: backend, rate_limit: { requests_per_second: 10, status: 200 } }]\n"), "6:77 routes[0].rate_limit.status: status 200 is not in 400..=599"),
+        (with("routes: [{ cluster: backend, rate_limit: {} }]\n"), "6:42 routes[0].rate_limit: missing `requests_per_second` or `max_tokens`"),
+        // Header matches and timeouts.
+        (with("routes: [{ match: { prefix: /, headers: { x-a: { prefix: \"\" } } }, cluster: backend }]\n"), "6:58 routes[0].match.headers.x-a.prefix: the prefix is empty"),
+        (with("routes: [{ match: { prefix: /, headers: { x-a: { prefx: a } } }, cluster: backend }]\n"), "6:50 routes[0].match.headers.x-a.prefx: `prefx` is not `exact` or `prefix`"),
+        (with("routes: [{ match: { prefix: /, headers: { x-a: 1, X-A: 2 } }, cluster: backend }]\n"), "6:51 routes[0].match.headers.X-A: header `X-A` is given twice"),
+        (with("routes: [{ match: { prefix: /, headers: { x-a: } }, cluster: backend }]\n"), "6:46 routes[0].match.headers.x-a: expected a header value, found nothing"),
+        (with("routes: [{ cluster: backend, idle_timeout: 0 }]\n"), "6:44 routes[0].idle_timeout: must be more than 0"),
+        // Cluster policies.
+        (with("clusters: { backend: { circuit_breakers: { max_requests: 0 } } }\n"), "6:58 clusters.backend.circuit_breakers.max_requests: max_requests must be at least 1, not 0"),
+        (with("clusters: { backend: { circuit_breakers: { max_retries: 3, retry_budget: { percent: 20% } } } }\n"), "6:60 clusters.backend.circuit_breakers.retry_budget: `max_retries` and `retry_budget` are both set"),
+        (with("clusters: { backend: { circuit_breakers: { retry_budget: { percent: 120% } } } }\n"), "6:69 clusters.backend.circuit_breakers.retry_budget.percent: `120%` is outside 0%..100%"),
+        (with("clusters: { backend: { outlier_detection: { consecutive_5xx: 0 } } }\n"), "6:62 clusters.backend.outlier_detection.consecutive_5xx: consecutive_5xx must be at least 1, not 0"),
+        (with("clusters: { backend: { outlier_detection: { max_ejection_percent: 150 } } }\n"), "6:67 clusters.backend.outlier_detection.max_ejection_percent: `150` is not a percentage from 0 to 100"),
+        (with("clusters: { backend: { outlierDetection: { consecutive5xxErrors: 0 } } }\n"), "6:66 clusters.backend.outlierDetection.consecutive5xxErrors: consecutive5xxErrors must be at least 1, not 0"),
+        (with("clusters: { backend: { outlier_detection: { consecutive_5xx: 3, consecutive5xxErrors: 3 } } }\n"), "6:65 clusters.backend.outlier_detection.consecutive5xxErrors: `consecutive_5xx` and `consecutive5xxErrors` are both set"),
+        (with("clusters: { backend: { lb_policy: round_robbin } }\n"), "6:35 clusters.backend.lb_policy: `round_robbin` is not one of `round_robin`, `least_request`, `random`, `ring_hash`"),
+        (with("clusters: { backend: { lb_policy: random, loadBalancer: { simple: RANDOM } } }\n"), "6:43 clusters.backend.loadBalancer: `lb_policy` and `loadBalancer` are both set"),
+        (with("clusters: { backend: { loadBalancer: { simple: PASSTHROUGH } } }\n"), "6:48 clusters.backend.loadBalancer.simple: `PASSTHROUGH` is not a load balancer"),
+        (with("clusters: { backend: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } } }\n"), "6:56 clusters.backend.loadBalancer.consistentHash: hash keys are not supported"),
+        (with("clusters: { backend: { health_check: { interval: 0 } } }\n"), "6:50 clusters.backend.health_check.interval: must be more than 0"),
+        (with("clusters: { backend: { health_check: { unhealthy_threshold: 0 } } }\n"), "6:61 clusters.backend.health_check.unhealthy_threshold: unhealthy_threshold must be at least 1, not 0"),
+        (with("clusters: { backend: { health_check: { path: healthz } } }\n"), "6:46 clusters.backend.health_check.path: path `healthz` does not start with `/`"),
+        (with("clusters: { backend: { max_requests_per_connection: 0 } }\n"), "6:53 clusters.backend.max_requests_per_connection: max_requests_per_connection must be at least 1, not 0"),
+        (with("clusters: { backend: { circuit_breakers: { max_connections: 5 }, connectionPool: { tcp: { maxConnections: 5 } } } }\n"), "6:91 clusters.backend.connectionPool.tcp.maxConnections: `circuit_breakers.max_connections` and `connectionPool.tcp.maxConnections` are both set"),
+        (with("clusters: { backend: { connectionPool: { http: { maxRetries: 0 } } } }\n"), "6:62 clusters.backend.connectionPool.http.maxRetries: maxRetries must be at least 1, not 0"),
+        (with("clusters: { backend: { connectionPool: { http: { idleTimeout: 1s } } } }\n"), "6:50 clusters.backend.connectionPool.http.idleTimeout: unknown field `idleTimeout`; expected one of: http1MaxPendingRequests, http2MaxRequests, maxRetries, maxRequestsPerConnection"),
+        (with("clusters: { backend: { circuit_breakers: { max_conections: 5 } } }\n"), "6:44 clusters.backend.circuit_breakers.max_conections: unknown field `max_conections`; expected one of: max_connections, max_pending_requests, max_requests, max_retries, track_remaining, retry_budget"),
+        // Mock chaos.
+        (BASE.replace("endpoints: 2", "endpoints: 2, chaos: { hang: 60%, reset: 50% }"), "3:35 upstreams.backend.chaos: `reset` (50%) and `hang` (60%) add up to more than 100%"),
+        (BASE.replace("endpoints: 2", "endpoints: 2, chaos: { hang: 1.5 }"), "3:43 upstreams.backend.chaos.hang: `1.5` is not a percentage"),
+        (BASE.replace("endpoints: 2", "endpoints: 2, chaos: { slow_body: { chunk_bytes: 0, interval: 1ms } }"), "3:63 upstreams.backend.chaos.slow_body.chunk_bytes: must be at least 1 byte"),
+        (BASE.replace("endpoints: 2", "endpoints: 2, chaos: { slow_body: { interval: 1ms } }"), "3:48 upstreams.backend.chaos.slow_body: missing `chunk_bytes`"),
+        (BASE.replace("endpoints: 2", "endpoints: 2, chaos: { hnag: 1% }"), "3:37 upstreams.backend.chaos.hnag: unknown field `hnag`; expected one of: hang, reset, close, slow_body"),
+        // Timeline events, folded in time order.
+        (with("timeline: [{ at: 1s, route: 0, cluster: backend, set: { timeout: 1s } }]\n"), "6:41 timeline[0].cluster: `route` and `cluster` are both set"),
+        (with("timeline: [{ at: 1s, cluster: backend, set: { timeout: 1s } }]\n"), "6:47 timeline[0].set.timeout: `timeout` applies to route events"),
+        (with("timeline: [{ at: 1s, route: 0, set: { circuit_breakers: {} } }]\n"), "6:39 timeline[0].set.circuit_breakers: `circuit_breakers` applies to cluster events"),
+        (with("timeline: [{ at: 1s, cluster: nope, set: { lb_policy: random } }]\n"), "6:31 timeline[0].cluster: cluster `nope` is not defined"),
+        (with("timeline: [{ at: 1s, cluster: backend, set: { lb_policy: randm } }]\n"), "6:58 timeline[0].set.lb_policy: `randm` is not one of `round_robin`, `least_request`, `random`, `ring_hash`"),
+        (with("timeline: [{ at: 1s, upstream: backend, scale: 65 }]\n"), "6:48 timeline[0].scale: scale of 65 is over the limit of 64"),
+        (with("timeline: [{ at: 1s, upstream: backend, endpoints: [0], scale: 3 }]\n"), "6:52 timeline[0].endpoints: `endpoints` does not apply to `scale`"),
+        (with("timeline: [{ at: 1s, upstream: backend, endpoints: [5], down: true }]\n"), "6:53 timeline[0].endpoints[0]: endpoint index 5 is out of range"),
+        (with("timeline: [{ at: 1s, upstream: backend, down: true, up: true }]\n"), "6:53 timeline[0].up: `down` and `up` are both set"),
+        (with("timeline: [{ at: 1s, upstream: backend, down: true, set: { body: 1 } }]\n"), "6:41 timeline[0].down: `set` and `down` are both set"),
+        (with("timeline: [{ at: 1s, upstream: backend }]\n"), "6:12 timeline[0]: missing `set`"),
+        (with("timeline: [{ at: 1s, route: 0, down: true, set: { timeout: 1s } }]\n"), "6:38 timeline[0].down: `down` applies to upstream events"),
+        (with("timeline: [{ at: 1s, route: 0, set: { name: other } }]\n"), "6:39 timeline[0].set.name: a route's name cannot change"),
+        (with("timeline: [{ at: 1s, route: 0, set: { retries: { on: [5xx] } } }, { at: 2s, route: 0, set: { retries: { retriable_status_codes: [503] } } }]\n"), "6:105 timeline[1].set.retries.retriable_status_codes: `retriable_status_codes` needs `retriable-status-codes` in `on`"),
+        (with("timeline: [{ at: 1s, route: 0, set: { mirror: { cluster: backend } } }]\n"), "6:47 timeline[0].set.mirror: the route mirrors to `backend`, which it also sends its traffic to"),
+        (with("timeline: [{ at: 1s, route: 0, set: { mirror: { cluster: canary } } }, { at: 2s, route: 0, set: { cluster: canary } }]\n"), "6:97 timeline[1].set.mirror: the route mirrors to `canary`, which it also sends its traffic to"),
+        (with("timeline: [{ at: 1s, upstream: backend, endpoints: [1], set: { latency: 1ms } }, { at: 2s, upstream: backend, set: { body: 1 } }]\n"), "6:116 timeline[1].set: endpoints 0 and 1 of `backend` differ in `latency` at this point, so it cannot be kept for both"),
+        (with("timeline: [{ at: 2s, upstream: backend, endpoints: [1], scale: 1 }]\n"), "6:52 timeline[0].endpoints: `endpoints` does not apply to `scale`"),
+        (with("timeline: [{ at: 1s, upstream: backend, scale: 1 }, { at: 2s, upstream: backend, endpoints: [1], down: true }]\n"), "6:94 timeline[1].endpoints[0]: endpoint index 1 is out of range"),
+        (with("timeline: [{ at: 1s, name: a, upstream: backend, down: true }, { at: 2s, name: a, upstream: backend, up: true }]\n"), "6:80 timeline[1].name: event name `a` is already used by timeline[0]"),
+        (with("timeline: [{ at: 1s, upstream: backend, set: { chaos: { reset: 60% } } }, { at: 2s, upstream: backend, set: { chaos: { hang: 50% } } }]\n"), "6:118 timeline[1].set.chaos: `reset` (60%) and `hang` (50%) add up to more than 100%"),
+        (with("timeline: [{ at: 1s, upstream: backend, set: 5 }]\n"), "6:46 timeline[0].set: expected a mapping of the fields to change"),
+        (with("timeline: [{ at: 1s, cluster: backend, set: { connectionPool: { tcp: { maxConnections: 0 } } } }]\n"), "6:88 timeline[0].set.connectionPool.tcp.maxConnections: maxConnections must be at least 1, not 0"),
+        (with("timeline: [{ at: 1s, upstream: backend, down: yes }]\n"), "6:47 timeline[0].down: expected `true` or `false`, found string \"yes\""),
+        // Gates.
+        (with("gates: [latency.p99 < 50ms, latency.p99 <]\n"), "6:42 gates[1]: expected a threshold after `<`"),
+        (with("gates:\n  - latency.p99 < 50ms\n  - \"latency.p999 <> 5ms\"\n"), "8:20 gates[1]: expected a threshold after `<`"),
+        (with("gates:\n  - errors.rate < 1% after nothing-here\n"), "7:28 gates[0]: no timeline event is named `nothing-here`"),
+        (with("gates:\n  - |\n    latency.p99 <\n"), "8:5 gates[0]: expected a threshold after `<`"),
+        (with("gates: [5]\n"), "6:9 gates[0]: expected a gate expression, found a single value"),
     ];
     for (yaml, expected) in cases {
         check(&yaml, expected);
@@ -205,7 +317,7 @@ fn display_in_full() {
     assert_eq!(
         err.to_string(),
         "scenarios/x.yaml:5:5: upstreams.backend.endpionts: unknown field `endpionts`; expected one of: \
-         endpoints, protocol, latency, responses, body, connect_timeout\n  hint: did you mean `endpoints`?"
+         endpoints, protocol, latency, responses, body, chaos, connect_timeout\n  hint: did you mean `endpoints`?"
     );
 }
 
@@ -424,18 +536,189 @@ fn closed_loop_and_short_forms() {
     }
 }
 
-/// The scenarios shipped in the repository's `scenarios/` directory are valid.
+/// The scenarios shipped in the repository's `scenarios/` directory (and its subdirectories)
+/// are valid.
 #[test]
 fn shipped_scenarios_parse() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    for entry in fs::read_dir(&dir).expect("scenarios dir") {
-        let file = entry.expect("dir entry").path();
-        if file.extension().is_some_and(|x| x == "yaml") {
-            if let Err(e) = scenario::load(&file) {
-                panic!("{e}");
+    fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).expect("scenarios dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                yaml_files(&path, out);
+            } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(path);
             }
         }
     }
+    let mut files = Vec::new();
+    yaml_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"),
+        &mut files,
+    );
+    assert!(!files.is_empty(), "no shipped scenarios found");
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|f| scenario::load(f).err().map(|e| e.to_string()))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Istio's spellings mean exactly what the native ones do.
+#[test]
+fn istio_spellings_map_one_to_one() {
+    let istio = with(
+        "routes:
+  - cluster: backend
+    timeout: 10s
+    retries: { attempts: 3, perTryTimeout: 2s, retryOn: \"gateway-error,connect-failure,503\" }
+    fault:
+      delay: { fixedDelay: 7s, percentage: { value: 0.1 } }
+      abort: { httpStatus: 500, percentage: { value: 50 } }
+    mirror: { host: canary }
+    mirrorPercentage: { value: 25 }
+clusters:
+  backend:
+    connectionPool:
+      tcp: { maxConnections: 100 }
+      http: { http1MaxPendingRequests: 10, http2MaxRequests: 1000, maxRetries: 3, maxRequestsPerConnection: 10 }
+    outlierDetection: { consecutive5xxErrors: 7, consecutiveGatewayErrors: 3, interval: 5m, baseEjectionTime: 15m, maxEjectionPercent: 30 }
+    loadBalancer: { simple: LEAST_REQUEST }
+",
+    );
+    let native = with(
+        "routes:
+  - cluster: backend
+    timeout: 10s
+    retries:
+      on: [gateway-error, connect-failure, retriable-status-codes]
+      retriable_status_codes: [503]
+      attempts: 3
+      per_try_timeout: 2s
+    fault:
+      delay: { fixed: 7s, percent: 0.1% }
+      abort: { status: 500, percent: 50% }
+    mirror: { cluster: canary, percent: 25% }
+clusters:
+  backend:
+    circuit_breakers: { max_connections: 100, max_pending_requests: 10, max_requests: 1000, max_retries: 3 }
+    max_requests_per_connection: 10
+    outlier_detection: { consecutive_5xx: 7, consecutive_gateway_failure: 3, interval: 5m, base_ejection_time: 15m, max_ejection_percent: 30 }
+    lb_policy: least_request
+",
+    );
+    let parse =
+        |yaml: &str| scenario::parse(yaml, Path::new("x.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let (istio, native) = (parse(&istio), parse(&native));
+    assert_eq!(istio.routes, native.routes);
+    assert_eq!(istio.upstreams[0].policy, native.upstreams[0].policy);
+    // Istio's `retryOn` carries its codes, so a new `retryOn` in an event replaces them.
+    let folded = parse(&with(
+        "routes: [{ cluster: backend, retries: { retryOn: \"5xx,503\" } }]
+timeline: [{ at: 1s, route: 0, set: { retries: { retryOn: reset } } }]
+",
+    ));
+    match &folded.timeline[0].action {
+        scenario::TimelineAction::SetRoute { new, .. } => {
+            let r = new.policy.retries.as_ref().expect("retries");
+            assert_eq!(
+                (r.retry_on.as_slice(), r.retriable_status_codes.as_slice()),
+                (&["reset".to_string()][..], &[][..])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let ring = |yaml: &str| parse(&with(yaml)).upstreams[0].policy.lb_policy;
+    assert_eq!(
+        ring("clusters: { backend: { loadBalancer: { consistentHash: {} } } }\n"),
+        ring("clusters: { backend: { lb_policy: ring_hash } }\n"),
+    );
+}
+
+/// Events fold in time order, whatever their order in the file; a `set:` changes only what
+/// it names, `null` removes, and later events see earlier ones.
+#[test]
+fn timeline_folds_in_time_order() {
+    use gauntlet::policy::{RetryPolicy, RoutePolicy};
+    use scenario::TimelineAction;
+
+    let s = parse_good("timeline.yaml");
+    let labels: Vec<&str> = s.timeline.iter().map(|e| e.label.as_str()).collect();
+    assert_eq!(
+        &labels[..3],
+        ["mirror-on", "tighten-breakers", "endpoint-0-fails"]
+    );
+    let route_at = |label: &str| -> RoutePolicy {
+        match &s
+            .timeline
+            .iter()
+            .find(|e| e.label == label)
+            .expect("event")
+            .action
+        {
+            TimelineAction::SetRoute { route: 0, new } => new.policy.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let retries = |p: &RoutePolicy| p.retries.clone().expect("retries");
+    let before = retries(&s.routes[0].policy);
+    // `retries: { attempts: 0 }` at 20 s keeps the rest of the policy, and the mirror that
+    // an event listed earlier in the file, but at 10 s, added.
+    let no_retries = route_at("no-retries");
+    assert_eq!(
+        retries(&no_retries),
+        RetryPolicy {
+            num_retries: 0,
+            ..before
+        }
+    );
+    assert_eq!(no_retries.mirrors.len(), 1);
+    assert!(no_retries
+        .fault
+        .as_ref()
+        .is_some_and(|f| f.delay.is_some() && f.abort.is_some()));
+    let off = route_at("retries-off");
+    assert!(off.retries.is_none() && off.fault.is_none());
+    assert_eq!(off.mirrors[0].percent, 100.0);
+    assert_eq!(off.timeout, s.routes[0].policy.timeout);
+    match &s
+        .timeline
+        .iter()
+        .find(|e| e.label == "loosen-breakers")
+        .expect("event")
+        .action
+    {
+        TimelineAction::SetCluster { cluster, policy } => {
+            assert_eq!(cluster, "backend");
+            let cb = policy.circuit_breakers.as_ref().expect("breakers");
+            // 10 from `tighten-breakers`, `max_retries` removed here.
+            assert_eq!((cb.max_connections, cb.max_retries), (Some(10), None));
+            assert!(policy.outlier_detection.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    match &s
+        .timeline
+        .iter()
+        .find(|e| e.label == "new-endpoint-fails")
+        .expect("event")
+        .action
+    {
+        TimelineAction::SetUpstream {
+            endpoints,
+            behavior,
+            ..
+        } => {
+            // Endpoint 4 exists after `scale-up`, and starts as the whole upstream last was.
+            assert_eq!(endpoints.as_deref(), Some(&[4][..]));
+            assert_eq!(
+                behavior.latency,
+                gauntlet_mocks::Latency::Fixed(Duration::from_millis(5))
+            );
+            assert_eq!(behavior.chaos.reset, 0.5);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.gates.len(), 4);
 }
 
 fn parse_good(name: &str) -> Scenario {

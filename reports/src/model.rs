@@ -81,7 +81,7 @@ pub struct EnvoyInfo {
 }
 
 /// One load step (`baseline`: client → mocks; `envoy`: client → Envoy → mocks).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StepResult {
     pub name: String,
     /// Where the load went, e.g. `127.0.0.1:10000`.
@@ -97,6 +97,39 @@ pub struct StepResult {
     /// stats that matter to the scenario (its clusters, its listener, server memory).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub envoy_series: Vec<StatSample>,
+    /// CPU and memory of Envoy and of Gauntlet itself, sampled about once a second.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceSample>,
+    /// Envoy's and Gauntlet's resource use over the measured part of the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_summary: Option<ResourceSummary>,
+}
+
+/// One sample of process resources (from `/proc`): CPU as cores used since the previous
+/// sample (1.0 = one full core), memory as resident set size.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ResourceSample {
+    /// Offset from the step's start, seconds.
+    pub t_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_cpu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_rss_mb: Option<f64>,
+    pub gauntlet_cpu: f64,
+    pub gauntlet_rss_mb: f64,
+}
+
+/// Resource use over the measured part of a step (warmup excluded).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ResourceSummary {
+    /// Mean cores Envoy used (utime + stime over wall time).
+    pub envoy_cpu_mean: f64,
+    pub envoy_cpu_max: f64,
+    /// Envoy's cores per 1000 achieved rps (mean CPU / achieved rps × 1000).
+    pub envoy_cpu_per_krps: f64,
+    pub envoy_rss_max_mb: f64,
+    /// Cores the whole Gauntlet process used (load generator, mocks, xDS).
+    pub gauntlet_cpu_mean: f64,
 }
 
 /// One sample of Envoy's stats during a step.

@@ -10,6 +10,7 @@ pub fn render(result: &RunResult) -> String {
     header(&mut out, result);
     steps_table(&mut out, result);
     saturation_notes(&mut out, &result.steps);
+    resources(&mut out, &result.steps);
     xds_line(&mut out, result);
     events(&mut out, result);
     mocks(&mut out, result);
@@ -162,6 +163,23 @@ fn saturation_notes(out: &mut String, steps: &[StepResult]) {
         }
         if s.load.cut_short {
             let _ = writeln!(out, "note: step `{}` was cut short", s.name);
+        }
+    }
+}
+
+fn resources(out: &mut String, steps: &[StepResult]) {
+    for s in steps {
+        if let Some(r) = &s.resource_summary {
+            let _ = writeln!(
+                out,
+                "resources ({}): Envoy {:.3} vCPU mean (max {:.3}), {:.3} vCPU per 1000 rps, RSS {:.1} MB max; Gauntlet {:.3} vCPU",
+                s.name,
+                r.envoy_cpu_mean,
+                r.envoy_cpu_max,
+                r.envoy_cpu_per_krps,
+                r.envoy_rss_max_mb,
+                r.gauntlet_cpu_mean
+            );
         }
     }
 }

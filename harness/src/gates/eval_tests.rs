@@ -32,6 +32,7 @@ fn step(windows: Vec<Window>) -> StepResult {
         envoy_stats: BTreeMap::new(),
         mocks: BTreeMap::new(),
         envoy_series: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -26,5 +26,7 @@ pub async fn run(plan: LoadPlan, cancel: CancellationToken) -> anyhow::Result<St
         envoy_stats: Default::default(),
         mocks: Default::default(),
         envoy_series: Vec::new(),
+        resources: Vec::new(),
+        resource_summary: None,
     })
 }

@@ -5,6 +5,7 @@
 pub mod adhoc;
 mod config;
 mod machine;
+mod resources;
 mod rundir;
 mod session;
 mod step;

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use gauntlet_reports::StepResult;
 use tokio_util::sync::CancellationToken;
 
+use super::resources::{self, ResourceSampler};
 use super::rundir::RunDir;
 use super::summary;
 use super::timeline::Timeline;
@@ -71,7 +72,9 @@ pub(super) async fn run(
     let mut sink = WindowSink::open(ctx, spec.name);
     let mut failure: Option<anyhow::Error> = None;
     let mut series = Vec::new();
+    let mut resources = Vec::new();
     let sampler = spec.envoy.map(|e| StatSampler::new(ctx.scenario, e.admin().clone(), origin));
+    let mut proc_sampler = ResourceSampler::new(spec.envoy.map(|e| e.pid()));
     {
         let mut timeline_done = timeline.is_none();
         let timeline_fut = async {
@@ -82,9 +85,16 @@ pub(super) async fn run(
         };
         tokio::pin!(timeline_fut);
         let sampler_fut = async {
-            match &sampler {
-                Some(s) => s.run(&mut series).await,
-                None => std::future::pending().await,
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Some(r) = proc_sampler.sample(origin.elapsed().as_secs_f64()) {
+                    resources.push(r);
+                }
+                if let Some(s) = &sampler {
+                    s.sample_into(&mut series).await;
+                }
             }
         };
         tokio::pin!(sampler_fut);
@@ -129,6 +139,12 @@ pub(super) async fn run(
         envoy_stats: Default::default(),
         mocks: summary::mocks(ctx.mocks),
         envoy_series: series,
+        resource_summary: resources::summarize(
+            &resources,
+            plan.warmup.as_secs_f64(),
+            outcome.achieved_rps,
+        ),
+        resources,
     };
     step.load.cut_short = stop.is_cancelled();
     (step, failure)
@@ -157,6 +173,8 @@ fn empty(ctx: &StepCtx<'_>, spec: &StepSpec<'_>) -> StepResult {
         envoy_stats: Default::default(),
         mocks: summary::mocks(ctx.mocks),
         envoy_series: Vec::new(),
+        resources: Vec::new(),
+        resource_summary: None,
     }
 }
 
@@ -254,16 +272,6 @@ impl StatSampler {
             admin,
             filter,
             origin,
-        }
-    }
-
-    /// Samples every second until dropped.
-    async fn run(&self, series: &mut Vec<gauntlet_reports::StatSample>) {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            self.sample_into(series).await;
         }
     }
 

@@ -1,12 +1,13 @@
 //! The validation context (where errors are collected, with positions) and the checks on
 //! single values shared by every section: units, counts, names, choices.
 
+use std::cell::OnceCell;
 use std::path::Path;
 use std::time::Duration;
 
 use gauntlet_mocks::units::{self, UnitError};
 
-use super::error::{did_you_mean, list, ScenarioError};
+use super::error::{did_you_mean, list, Pos, ScenarioError};
 use super::limits::Limits;
 use super::locate::{FieldPath, Locator};
 use super::raw::Scalar;
@@ -15,6 +16,10 @@ use super::raw::Scalar;
 /// `None` after recording an error, so validation goes on and reports as much as it can.
 pub(crate) struct Ctx<'a> {
     pub file: &'a Path,
+    /// The scenario text, for positions inside a value (see [`Ctx::within`]).
+    pub text: &'a str,
+    /// Where each line of `text` starts, computed on first use.
+    pub lines: OnceCell<Vec<usize>>,
     pub loc: &'a Locator,
     pub limits: &'a Limits,
     pub errors: Vec<ScenarioError>,
@@ -38,6 +43,36 @@ impl Ctx<'_> {
         let pos = self.loc.key(path);
         let e = ScenarioError::at(self.file, pos, Some(&path.to_string()), message).hint(hint);
         self.errors.push(e);
+    }
+
+    /// Where the `column`th character (1-based) of the string `value` at `path` is, when the
+    /// value is written on one line as is (plain, or quoted without escapes); otherwise
+    /// where the value starts.
+    pub fn within(&self, path: &FieldPath, value: &str, column: usize) -> Pos {
+        let start = self.loc.value(path);
+        let lines = self.lines.get_or_init(|| {
+            let breaks = self.text.match_indices('\n').map(|(i, _)| i + 1);
+            std::iter::once(0).chain(breaks).collect()
+        });
+        let Some(&from) = lines.get(start.line.saturating_sub(1)) else {
+            return start;
+        };
+        let line = self.text[from..].lines().next().unwrap_or_default();
+        let rest: String = line.chars().skip(start.column.saturating_sub(1)).collect();
+        let (quote, body) = match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => (Some(q), &rest[1..]),
+            _ => (None, rest.as_str()),
+        };
+        let as_is = body.strip_prefix(value).is_some_and(|after| match quote {
+            Some(q) => after.starts_with(q),
+            None => true,
+        });
+        if !as_is {
+            return start;
+        }
+        let offset = usize::from(quote.is_some());
+        let inside = column.saturating_sub(1).min(value.chars().count());
+        Pos::new(start.line, start.column + offset + inside)
     }
 
     /// Records that the required `field` of `parent` is missing, or is there but empty.

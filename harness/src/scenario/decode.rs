@@ -5,25 +5,17 @@ use std::path::Path;
 
 use serde_path_to_error::Segment;
 
-use super::check::shorten;
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+
+use super::check::{shorten, Ctx};
 use super::error::{closest, Pos, ScenarioError};
 use super::locate::{FieldPath, Locator, Seg};
 use super::raw::RawScenario;
 
 /// Fields of the design that a later version will accept; a scenario using one gets a
 /// clearer message than "unknown field".
-const PLANNED: &[&str] = &[
-    "clusters",
-    "gates",
-    "policies",
-    "retries",
-    "mirror",
-    "fault",
-    "image",
-    "stages",
-    "circuit_breakers",
-    "outlier_detection",
-];
+const PLANNED: &[&str] = &["image", "stages"];
 
 /// Deserializes `text` (already scanned by `loc`) into the raw scenario.
 pub(crate) fn decode(text: &str, file: &Path, loc: &Locator) -> Result<RawScenario, ScenarioError> {
@@ -35,6 +27,26 @@ pub(crate) fn decode(text: &str, file: &Path, loc: &Locator) -> Result<RawScenar
         let message = strip_location(&inner.to_string());
         translate(file, loc, &path, serde_pos, &message)
     })
+}
+
+/// Deserializes a value kept whole by the first pass (a timeline event's `set:`) found at
+/// `at`, recording an error in `ctx` when it does not fit `T`.
+pub(crate) fn value<T: DeserializeOwned>(
+    ctx: &mut Ctx<'_>,
+    at: &FieldPath,
+    value: &Value,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let mut path = at.clone();
+            path.0.extend(e.path().iter().map(seg_of));
+            let message = strip_location(&e.into_inner().to_string());
+            let err = translate(ctx.file, ctx.loc, &path, None, &message);
+            ctx.errors.push(err);
+            None
+        }
+    }
 }
 
 fn seg_of(seg: &Segment) -> Seg {
@@ -207,8 +219,11 @@ pub(crate) fn example(path: &FieldPath) -> Option<String> {
     })?;
     let parent_is_upstreams =
         matches!(path.0.first(), Some(Seg::Key(k)) if k == "upstreams") && path.0.len() == 2;
+    let parent_is_clusters =
+        matches!(path.0.first(), Some(Seg::Key(k)) if k == "clusters") && path.0.len() == 2;
     let ex = match last {
         _ if parent_is_upstreams => "backend: { endpoints: 2 }",
+        _ if parent_is_clusters => "backend: { circuit_breakers: { max_connections: 100 } }",
         "name" => "name: checkout-bench",
         "phase" => "phase: benchmark",
         "envoy" => "envoy: { version: \"1.40.0\" }",
@@ -248,6 +263,31 @@ pub(crate) fn example(path: &FieldPath) -> Option<String> {
         "route" => "route: 0",
         "upstream" => "upstream: backend",
         "set" => "set: { responses: { 503: 100% } }",
+        "idle_timeout" => "idle_timeout: 30s",
+        "retries" => "retries: { on: [5xx, reset], attempts: 2 }",
+        "on" => "on: [5xx, reset, connect-failure]",
+        "attempts" => "attempts: 2",
+        "per_try_timeout" => "per_try_timeout: 250ms",
+        "backoff" => "backoff: { base: 25ms, max: 250ms }",
+        "retriable_status_codes" => "retriable_status_codes: [503, 504]",
+        "avoid_previous_hosts" => "avoid_previous_hosts: true",
+        "mirror" => "mirror: { cluster: shadow, percent: 100% }",
+        "fault" => "fault: { abort: { status: 503, percent: 10% } }",
+        "delay" => "delay: { fixed: 50ms, percent: 10% }",
+        "abort" => "abort: { status: 503, percent: 10% }",
+        "rate_limit" => "rate_limit: { requests_per_second: 100 }",
+        "clusters" => "clusters: { backend: { circuit_breakers: { max_connections: 100 } } }",
+        "circuit_breakers" => "circuit_breakers: { max_connections: 100, max_requests: 200 }",
+        "retry_budget" => "retry_budget: { percent: 20%, min_retry_concurrency: 3 }",
+        "outlier_detection" => "outlier_detection: { consecutive_5xx: 5, interval: 1s }",
+        "health_check" => "health_check: { path: /healthz, interval: 1s }",
+        "max_requests_per_connection" => "max_requests_per_connection: 1000",
+        "chaos" => "chaos: { hang: 1%, reset: 1% }",
+        "slow_body" => "slow_body: { chunk_bytes: 100, interval: 50ms }",
+        "scale" => "scale: 5",
+        "down" => "down: true",
+        "up" => "up: true",
+        "gates" => "gates: [\"latency.p99 < 50ms\"]",
         _ => return None,
     };
     Some(ex.to_string())

@@ -3,14 +3,21 @@
 //! Text goes through three passes:
 //! 1. `locate`: yaml-rust2's event parser records where every key and value is, and rejects
 //!    syntax errors, duplicate keys, deep nesting and alias bombs;
-//! 2. `decode`: serde reads the raw structs (`raw`), rejecting unknown fields and wrong types;
-//! 3. `validate` (with `upstream`, `route`, `timeline`): raw → [`model`], checking units,
+//! 2. `decode`: serde reads the raw structs (`raw`, `raw_policy`), rejecting unknown fields
+//!    and wrong types;
+//! 3. `validate` (with `upstream`, `behavior`, `route`, `route_policy`, `retry`,
+//!    `fault`, `cluster_policy`, `hosts`, `timeline`, `events`, `gates`): raw → [`model`], checking units,
 //!    limits, names and references, and collecting every error it finds.
+//!
+//! Policies are folded (`fold`): a route or cluster definition is folded onto nothing, a
+//! timeline event's `set:` onto the policy as earlier events left it, by the same code.
 //!
 //! Architecture invariant: a [`Scenario`] only exists validated; nothing downstream checks
 //! it again, and nothing here knows about Envoy config or xDS.
 //!
-//! The format (benchmark phase), with defaults; unknown fields are errors everywhere:
+//! # Format
+//!
+//! The benchmark phase, with defaults; unknown fields are errors everywhere:
 //!
 //! ```yaml
 //! name: checkout-bench          # required; 1..64 of [A-Za-z0-9._-], no `..`
@@ -28,12 +35,51 @@
 //!                               # | {p50: 5ms, p99: 40ms} | "1ms..5ms" | "p50=5ms,p99=40ms"
 //!     responses: { 200: 100% }  # 200..=599; must add up to 100% (±0.01%)
 //!     body: 0                   # bytes: 512, 1KiB, 4KB; at most 64MiB
+//!     chaos:                    # optional; shares of requests; hang + reset <= 100%
+//!       hang: 0%                # read, never answered
+//!       reset: 0%               # read, then the connection is reset
+//!       close: 0%               # of answered requests: the response closes the connection
+//!       slow_body: { chunk_bytes: 100, interval: 50ms }   # both required; default none
 //!     connect_timeout: 1s
 //! routes:                       # default: one route `prefix: /` to the first upstream
 //!   - name: route-0             # default route-<index>; unique
-//!     match: { prefix: / }      # or { path: /exact }; default { prefix: / }
+//!     match:                    # default { prefix: / }
+//!       prefix: /               # or path: /exact
+//!       headers: { end-user: jason, x-canary: { prefix: v2 }, x-debug: present, x-skip: absent }
+//!                               # a string is an exact value; `{ exact: present }` the word
 //!     cluster: backend          # or weighted: { backend: 90, canary: 10 }
-//!     timeout: 2s               # optional (Envoy's default)
+//!     timeout: 2s               # optional: Envoy's 15s; whole request, retries included
+//!     idle_timeout: 30s         # optional
+//!     retries:                  # optional
+//!       on: [5xx, reset]        # required unless attempts is 0; or "5xx,reset". Envoy's
+//!                               # x-envoy-retry-on and x-envoy-retry-grpc-on values
+//!       attempts: 1             # Envoy num_retries: retries after the first try; 0..=100
+//!       per_try_timeout: 250ms  # optional
+//!       per_try_idle_timeout: 1s   # optional
+//!       backoff: { base: 25ms, max: 250ms }   # optional; max defaults to 10 × base, >= base
+//!       retriable_status_codes: [503]   # needs `retriable-status-codes` in `on`, and back
+//!       avoid_previous_hosts: false
+//!       host_selection_attempts: 3      # only with avoid_previous_hosts (default 3 then)
+//!     mirror: { cluster: shadow, percent: 100% }   # or a list; not the route's own cluster
+//!     fault:                    # a delay, an abort or both
+//!       delay: { fixed: 50ms, percent: 100% }
+//!       abort: { status: 503, percent: 100% }      # or grpc_status: 1..=16
+//!       headers: { end-user: jason }                # only matching requests are faulted
+//!     rate_limit: { requests_per_second: 100 }      # or { max_tokens, tokens_per_fill
+//!                               # (= max_tokens), fill_interval (1s, >= 50ms) }; status: 429
+//! clusters:                     # optional; keyed by upstream name
+//!   backend:
+//!     circuit_breakers: { max_connections: 100, max_pending_requests: 50, max_requests: 200,
+//!                         max_retries: 3, track_remaining: false,
+//!                         retry_budget: { percent: 20%, min_retry_concurrency: 3 } }
+//!                               # each optional (Envoy's defaults); connections and requests
+//!                               # >= 1; not max_retries and retry_budget together
+//!     outlier_detection: { consecutive_5xx: 5, consecutive_gateway_failure: 5, interval: 1s,
+//!                          base_ejection_time: 30s, max_ejection_percent: 50 }   # each optional
+//!     lb_policy: round_robin    # least_request | random | ring_hash
+//!     health_check: { path: /healthz, interval: 1s, timeout: 500ms, unhealthy_threshold: 2,
+//!                     healthy_threshold: 1 }      # defaults as shown
+//!     max_requests_per_connection: 1000           # optional
 //! load:                         # required
 //!   protocol: http1
 //!   rate: 2000/s                # or 2000, 2k/s, 1.5M/s; or `concurrency: 32`; exactly one
@@ -46,28 +92,106 @@
 //! baseline: true
 //! timeline:                     # sorted by `at` (stable); `at` < warmup + duration
 //!   - at: 10s
-//!     name: event-0             # default event-<index in the file>
-//!     route: 0                  # index or name; `set: { cluster | weighted }`
-//!     set: { cluster: canary }
+//!     name: event-0             # default event-<index in the file>; unique
+//!     route: main               # index or name; `set:` any route field but `name`
+//!     set: { retries: { attempts: 0 }, mirror: null }
 //!   - at: 20s
-//!     upstream: backend         # `endpoints: [0]` optional;
-//!     set: { responses: { 503: 100% } }   # `latency`, `responses`, `body`; others kept
+//!     cluster: backend          # `set:` any field of `clusters.<name>`
+//!     set: { circuit_breakers: { max_connections: 10 } }
+//!   - at: 30s
+//!     upstream: backend         # `endpoints: [0]` optional (default: all)
+//!     set: { responses: { 503: 100% }, chaos: { hang: 10% } }   # behaviour fields
+//!   - { at: 40s, upstream: backend, endpoints: [1, 2], down: true }   # or `up: true`
+//!   - { at: 50s, upstream: backend, scale: 5 }   # endpoints Envoy is given, 1..=64
+//! gates:                        # optional; see `crate::gates` for the grammar
+//!   - latency.p99 < 50ms
+//!   - errors.rate < 1% after event-0 + 2s       # event names must exist
 //! ```
+//!
+//! # Timeline semantics
+//!
+//! An event has exactly one of `route`, `cluster` and `upstream`; an upstream event exactly
+//! one of `set`, `down`/`up` and `scale`. Events are applied in time order, and each `set:`
+//! is folded onto the state as the events before it (in time, not in the file) left it:
+//! a field not given keeps its value, nested policies are folded field by field
+//! (`retries: { attempts: 0 }` changes only the attempts), and `null` or `none` removes a
+//! field (`retries: null`, `fault: none`, `circuit_breakers: { max_retries: null }`).
+//! Lists are replaced whole (`on`, `retriable_status_codes`, `match.headers`; Istio's
+//! `retryOn` replaces the codes too). `mirror:` replaces the mirrors: a single mapping keeps
+//! the `percent` of the mirror to the same cluster when it gives none, and without `cluster`
+//! changes the only mirror. Setting `cluster` or `weighted` replaces the target. In a
+//! definition, `null` is the same as leaving the field out.
+//!
+//! Each endpoint keeps its own behaviour. An upstream event over several endpoints keeps a
+//! field it does not give only if those endpoints agree on it at that point (otherwise it is
+//! an error: give the field, or list `endpoints:`). Endpoint indices are checked against the
+//! endpoint count at that point (after `scale`); endpoints added by `scale` behave as the
+//! upstream last did as a whole.
+//!
+//! # Istio spellings
+//!
+//! Accepted beside the native fields and mapped one to one; writing both spellings of one
+//! field is an error. Istio durations (`2s`, `0.5s`, `5m`) read as ours.
+//!
+//! | Istio (VirtualService `http[]`, DestinationRule `trafficPolicy`) | native |
+//! |---|---|
+//! | `timeout` | `timeout` |
+//! | `retries.attempts` | `retries.attempts` (= Envoy `num_retries`) |
+//! | `retries.perTryTimeout` | `retries.per_try_timeout` |
+//! | `retries.retryOn: "5xx,reset,503"` | `retries.on: [5xx, reset]`; a status code adds `retriable-status-codes` and the code to `retriable_status_codes` |
+//! | `fault.delay.fixedDelay` | `fault.delay.fixed` |
+//! | `fault.delay.percentage.value: 12.5` | `fault.delay.percent: 12.5%` |
+//! | `fault.abort.httpStatus` | `fault.abort.status` |
+//! | `fault.abort.grpcStatus: UNAVAILABLE` (or a number) | `fault.abort.grpc_status: 14` |
+//! | `fault.abort.percentage.value` | `fault.abort.percent` |
+//! | `mirror.host` | `mirror.cluster` (an upstream name) |
+//! | `mirrorPercentage.value` (route level) | `mirror.percent` (one mirror only) |
+//! | `outlierDetection` | `outlier_detection` |
+//! | `outlierDetection.consecutive5xxErrors` | `outlier_detection.consecutive_5xx` |
+//! | `outlierDetection.consecutiveGatewayErrors` | `outlier_detection.consecutive_gateway_failure` |
+//! | `outlierDetection.interval` | `outlier_detection.interval` |
+//! | `outlierDetection.baseEjectionTime` | `outlier_detection.base_ejection_time` |
+//! | `outlierDetection.maxEjectionPercent` | `outlier_detection.max_ejection_percent` |
+//! | `connectionPool.tcp.maxConnections` | `circuit_breakers.max_connections` |
+//! | `connectionPool.http.http1MaxPendingRequests` | `circuit_breakers.max_pending_requests` |
+//! | `connectionPool.http.http2MaxRequests` | `circuit_breakers.max_requests` |
+//! | `connectionPool.http.maxRetries` | `circuit_breakers.max_retries` |
+//! | `connectionPool.http.maxRequestsPerConnection` | `max_requests_per_connection` |
+//! | `loadBalancer.simple: ROUND_ROBIN \| LEAST_REQUEST \| LEAST_CONN \| RANDOM` | `lb_policy: round_robin \| least_request \| least_request \| random` |
+//! | `loadBalancer.consistentHash: {}` | `lb_policy: ring_hash` |
+//!
+//! Istio reads `0` as "unset" in the counts above (`consecutive5xxErrors`, `maxRetries`, …):
+//! `0` in an Istio spelling is refused, so that a number means the same in both. Istio's
+//! defaults are not ours: `retries` without `retryOn` is an error (Istio would retry on
+//! `connect-failure,refused-stream,unavailable,cancelled,503`), and `attempts` defaults to
+//! Envoy's 1, not Istio's 2. Hash keys under `consistentHash` are not supported.
 
 // `ScenarioError` carries its whole context (file, position, field, hint, further errors)
 // in plain fields for callers to read; it is built once per failed load, so its size
 // does not matter and boxing it would only make it clumsier to use.
 #![allow(clippy::result_large_err)]
 
+mod behavior;
 mod check;
+mod cluster_policy;
 mod decode;
 mod error;
+mod events;
+mod fault;
+mod fold;
+mod gates;
+mod headers;
+mod hosts;
 mod limits;
 mod locate;
 pub mod model;
+mod patch;
 mod path;
 mod raw;
+mod raw_policy;
+mod retry;
 mod route;
+mod route_policy;
 mod timeline;
 mod upstream;
 mod validate;
@@ -147,6 +271,8 @@ pub fn parse_with(text: &str, source: &Path, limits: &Limits) -> Result<Scenario
     let raw = decode::decode(text, source, &loc)?;
     let mut ctx = Ctx {
         file: source,
+        text,
+        lines: Default::default(),
         loc: &loc,
         limits,
         errors: Vec::new(),

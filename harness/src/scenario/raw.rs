@@ -3,13 +3,17 @@
 //! Every field is optional here so that a missing field is reported by the validator, with
 //! a position and a hint, rather than by serde. Values with units (`5ms`, `1KiB`, `97%`,
 //! `2000/s`) are read as [`Scalar`]s and parsed by the validator. Unknown fields are
-//! rejected at every level. New sections (policies, gates) are new optional fields here.
+//! rejected at every level. The policy sections' types are in `raw_policy`.
 
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+
+use super::patch::OneOrMany;
+use super::patch::Patch;
+use super::raw_policy::{RawCluster, RawFault, RawMirror, RawPercentage, RawRateLimit, RawRetries};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -20,9 +24,14 @@ pub(crate) struct RawScenario {
     pub envoy: Option<RawEnvoy>,
     pub upstreams: Option<OrderedMap<Scalar, Option<RawUpstream>>>,
     pub routes: Option<Vec<RawRoute>>,
+    /// Policies of upstreams' clusters, keyed by upstream name.
+    pub clusters: Option<OrderedMap<Scalar, Option<RawCluster>>>,
     pub load: Option<RawLoad>,
     pub baseline: Option<bool>,
     pub timeline: Option<Vec<RawEvent>>,
+    /// Gate expressions; any YAML value, so that a gate YAML reads as a mapping (an
+    /// unquoted `: `) gets a clear message.
+    pub gates: Option<Vec<serde_yaml::Value>>,
 }
 
 /// `envoy:`.
@@ -46,19 +55,60 @@ pub(crate) struct RawUpstream {
     pub latency: Option<serde_yaml::Value>,
     pub responses: Option<OrderedMap<Scalar, Scalar>>,
     pub body: Option<Scalar>,
+    #[serde(default)]
+    pub chaos: Patch<RawChaos>,
     pub connect_timeout: Option<Scalar>,
 }
 
-/// One entry of `routes:`.
+/// The behaviour fields of an upstream event's `set:`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawBehavior {
+    pub latency: Option<serde_yaml::Value>,
+    pub responses: Option<OrderedMap<Scalar, Scalar>>,
+    pub body: Option<Scalar>,
+    pub chaos: Patch<RawChaos>,
+}
+
+/// `chaos:` of an upstream: shares of requests that hang, are reset, or close their
+/// connection, and a slow body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawChaos {
+    pub hang: Option<Scalar>,
+    pub reset: Option<Scalar>,
+    pub close: Option<Scalar>,
+    pub slow_body: Patch<RawSlowBody>,
+}
+
+/// `chaos.slow_body:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawSlowBody {
+    pub chunk_bytes: Option<Scalar>,
+    pub interval: Option<Scalar>,
+}
+
+/// One entry of `routes:`, and the `set:` of a route event. Every policy field is a
+/// [`Patch`] so that an event can remove it. (serde cannot flatten with
+/// `deny_unknown_fields`, hence one struct with every field.)
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct RawRoute {
     pub name: Option<Scalar>,
     #[serde(rename = "match")]
     pub matcher: Option<RawMatch>,
     pub cluster: Option<Scalar>,
     pub weighted: Option<OrderedMap<Scalar, i64>>,
-    pub timeout: Option<Scalar>,
+    pub timeout: Patch<Scalar>,
+    pub idle_timeout: Patch<Scalar>,
+    pub retries: Patch<RawRetries>,
+    pub mirror: Patch<OneOrMany<RawMirror>>,
+    /// Istio's `mirrorPercentage: { value: 50 }`, beside `mirror`.
+    #[serde(rename = "mirrorPercentage")]
+    pub mirror_percentage: Patch<RawPercentage>,
+    pub fault: Patch<RawFault>,
+    pub rate_limit: Patch<RawRateLimit>,
 }
 
 /// `match:` of a route.
@@ -67,6 +117,8 @@ pub(crate) struct RawRoute {
 pub(crate) struct RawMatch {
     pub prefix: Option<Scalar>,
     pub path: Option<Scalar>,
+    /// Header name → `value` (exact), `{ exact }`, `{ prefix }`, `present` or `absent`.
+    pub headers: Option<OrderedMap<Scalar, serde_yaml::Value>>,
 }
 
 /// `load:`.
@@ -101,21 +153,15 @@ pub(crate) struct RawEvent {
     pub at: Option<Scalar>,
     pub name: Option<Scalar>,
     pub route: Option<Scalar>,
+    pub cluster: Option<Scalar>,
     pub upstream: Option<Scalar>,
     pub endpoints: Option<Vec<i64>>,
-    pub set: Option<RawSet>,
-}
-
-/// `set:` of a timeline event: route fields for a route event, behaviour fields for an
-/// upstream event (the validator checks which).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawSet {
-    pub cluster: Option<Scalar>,
-    pub weighted: Option<OrderedMap<Scalar, i64>>,
-    pub latency: Option<serde_yaml::Value>,
-    pub responses: Option<OrderedMap<Scalar, Scalar>>,
-    pub body: Option<Scalar>,
+    /// Read as [`RawRoute`], [`RawCluster`] or [`RawBehavior`] once the kind of event is
+    /// known, so each kind reports its own unknown fields.
+    pub set: Option<serde_yaml::Value>,
+    pub down: Option<bool>,
+    pub up: Option<bool>,
+    pub scale: Option<i64>,
 }
 
 // === impl Scalar ===

@@ -1,14 +1,15 @@
-//! `routes:` and route targets (`cluster` / `weighted`), which a timeline event can also
-//! `set`.
+//! `routes:`: names, matches and targets (`cluster` / `weighted`); the policies are in
+//! `route_policy`. A timeline event's `set:` is folded onto a route by the same code.
 
 use std::collections::{HashMap, HashSet};
 
 use super::check::{shorten, Ctx};
+use super::headers::header_matches;
 use super::locate::FieldPath;
 use super::model::{Route, RouteMatch, RouteTarget};
 use super::raw::{OrderedMap, RawMatch, RawRoute, Scalar};
-use super::upstream::positive;
-use crate::policy::RoutePolicy;
+use super::route_policy::route_policy;
+use crate::policy::{HeaderMatch, RoutePolicy};
 
 /// The names a route or event may refer to: every declared upstream, valid or not, so that
 /// one bad upstream does not also make each reference to it an error.
@@ -52,9 +53,15 @@ impl Names {
         self.check(ctx, path, value, what, false)
     }
 
-    /// Like [`Names::resolve`] for a name written as a key (in `weighted:`).
-    fn resolve_key(&self, ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<String> {
-        self.check(ctx, path, value, "cluster", true)
+    /// Like [`Names::resolve`] for a name written as a key (in `weighted:`, `clusters:`).
+    pub fn resolve_key(
+        &self,
+        ctx: &mut Ctx<'_>,
+        path: &FieldPath,
+        value: &Scalar,
+        what: &str,
+    ) -> Option<String> {
+        self.check(ctx, path, value, what, true)
     }
 
     fn check(
@@ -118,53 +125,106 @@ pub(crate) fn routes(
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, r) in raw.iter().enumerate() {
         let p = path.index(i);
-        let name = match &r.name {
-            Some(n) => ctx.name(&p.key("name"), n, false, "route name", "main", false),
-            None => Some(format!("route-{i}")),
+        let Some(route) = route(ctx, &p, i, None, r, names) else {
+            ok = false;
+            continue;
         };
-        if let Some(name) = &name {
-            if let Some(first) = seen.insert(name.clone(), i) {
-                let at = if r.name.is_some() {
-                    p.key("name")
-                } else {
-                    p.clone()
-                };
-                ctx.err(
-                    &at,
-                    format!("route name `{name}` is already used by routes[{first}]"),
-                    "give each route its own name",
-                );
-                ok = false;
-            }
+        if let Some(first) = seen.insert(route.name.clone(), i) {
+            let at = if r.name.is_some() {
+                p.key("name")
+            } else {
+                p.clone()
+            };
+            ctx.err(
+                &at,
+                format!(
+                    "route name `{}` is already used by routes[{first}]",
+                    route.name
+                ),
+                "give each route its own name",
+            );
+            ok = false;
         }
-        let matcher = route_match(ctx, &p.key("match"), r.matcher.as_ref());
-        let target = target(ctx, &p, &r.cluster, &r.weighted, names, true);
-        let timeout = match &r.timeout {
-            Some(t) => positive(ctx, &p.key("timeout"), t, ctx.limits.max_duration).map(Some),
-            None => Some(None),
-        };
-        match (name, matcher, target, timeout) {
-            (Some(name), Some(matcher), Some(Some(target)), Some(timeout)) => out.push(Route {
-                name,
-                matcher,
-                headers: Vec::new(),
-                target,
-                policy: RoutePolicy {
-                    timeout,
-                    ..RoutePolicy::default()
-                },
-            }),
-            _ => ok = false,
-        }
+        out.push(route);
     }
     ok.then_some(out)
 }
 
-fn route_match(ctx: &mut Ctx<'_>, path: &FieldPath, raw: Option<&RawMatch>) -> Option<RouteMatch> {
-    let Some(raw) = raw else {
-        return Some(RouteMatch::Prefix("/".into()));
+/// Builds route `index` at `path` from its definition (`base` is `None`), or folds a route
+/// event's `set:` onto the route as it stands (`base`): what `raw` does not mention stays.
+pub(crate) fn route(
+    ctx: &mut Ctx<'_>,
+    path: &FieldPath,
+    index: usize,
+    base: Option<&Route>,
+    raw: &RawRoute,
+    names: &Names,
+) -> Option<Route> {
+    let name = match (&raw.name, base) {
+        (Some(_), Some(_)) => {
+            ctx.err_key(
+                &path.key("name"),
+                "a route's name cannot change",
+                "remove `name`; the event names the route it changes in `route:`",
+            );
+            None
+        }
+        (Some(n), None) => ctx.name(&path.key("name"), n, false, "route name", "main", false),
+        (None, Some(b)) => Some(b.name.clone()),
+        (None, None) => Some(format!("route-{index}")),
     };
-    match (&raw.prefix, &raw.path) {
+    let matcher = route_match(ctx, &path.key("match"), raw.matcher.as_ref(), base);
+    let target = match target(
+        ctx,
+        path,
+        &raw.cluster,
+        &raw.weighted,
+        names,
+        base.is_none(),
+    ) {
+        Some(Some(t)) => Some(t),
+        Some(None) => base.map(|b| b.target.clone()),
+        None => None,
+    };
+    let standing = base.map(|b| b.policy.clone()).unwrap_or_default();
+    let policy = route_policy(ctx, path, &standing, raw, names);
+    let ((matcher, headers), target, policy) = (matcher?, target?, policy?);
+    let own: Vec<&String> = match &target {
+        RouteTarget::Cluster(c) => vec![c],
+        RouteTarget::Weighted(w) => w.iter().map(|(c, _)| c).collect(),
+    };
+    if let Some(m) = policy.mirrors.iter().find(|m| own.contains(&&m.cluster)) {
+        ctx.err(
+            &path.key("mirror"),
+            format!("the route mirrors to `{}`, which it also sends its traffic to", m.cluster),
+            "mirror to a separate upstream (e.g. `shadow`), so that its counts show the mirrored traffic",
+        );
+        return None;
+    }
+    Some(Route {
+        name: name?,
+        matcher,
+        headers,
+        target,
+        policy,
+    })
+}
+
+/// `match:` (path and headers), folded onto the route as it stands when there is one.
+fn route_match(
+    ctx: &mut Ctx<'_>,
+    path: &FieldPath,
+    raw: Option<&RawMatch>,
+    base: Option<&Route>,
+) -> Option<(RouteMatch, Vec<HeaderMatch>)> {
+    let standing = base.map_or_else(
+        || (RouteMatch::Prefix("/".into()), Vec::new()),
+        |b| (b.matcher.clone(), b.headers.clone()),
+    );
+    let Some(raw) = raw else {
+        return Some(standing);
+    };
+    let matcher = match (&raw.prefix, &raw.path) {
         (Some(_), Some(_)) => {
             ctx.err(
                 path,
@@ -173,6 +233,7 @@ fn route_match(ctx: &mut Ctx<'_>, path: &FieldPath, raw: Option<&RawMatch>) -> O
             );
             None
         }
+        (None, None) if raw.headers.is_some() => Some(standing.0),
         (None, None) => {
             ctx.err(
                 path,
@@ -183,7 +244,12 @@ fn route_match(ctx: &mut Ctx<'_>, path: &FieldPath, raw: Option<&RawMatch>) -> O
         }
         (Some(p), None) => url_path(ctx, &path.key("prefix"), p).map(RouteMatch::Prefix),
         (None, Some(p)) => url_path(ctx, &path.key("path"), p).map(RouteMatch::Path),
-    }
+    };
+    let headers = match &raw.headers {
+        Some(h) => header_matches(ctx, &path.key("headers"), h),
+        None => Some(standing.1),
+    };
+    Some((matcher?, headers?))
 }
 
 /// A URL path: starts with `/`, printable ASCII without spaces.
@@ -280,7 +346,7 @@ fn weighted_target(
     let mut ok = true;
     for (cluster, weight) in &raw.0 {
         let p = path.key(cluster.to_string());
-        let Some(name) = names.resolve_key(ctx, &p, cluster) else {
+        let Some(name) = names.resolve_key(ctx, &p, cluster, "cluster") else {
             ok = false;
             continue;
         };

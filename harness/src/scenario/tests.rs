@@ -8,6 +8,13 @@ use super::locate::{FieldPath, Locator};
 use super::{parse, RouteTarget, Scenario, ScenarioError, TimelineAction};
 
 const FULL: &str = include_str!("../../tests/scenarios/good/full.yaml");
+/// Valid files the robustness tests start from: every field of the format between them.
+const VALID: [&str; 4] = [
+    FULL,
+    include_str!("../../tests/scenarios/good/policies.yaml"),
+    include_str!("../../tests/scenarios/good/istio.yaml"),
+    include_str!("../../tests/scenarios/good/timeline.yaml"),
+];
 
 fn path(segs: &[&str]) -> FieldPath {
     segs.iter()
@@ -108,6 +115,53 @@ fn check_invariants(input: &str, result: &Result<Scenario, ScenarioError>) {
             for u in &s.upstreams {
                 u.behavior.validate().expect("servable behaviour");
             }
+            let routes = s
+                .routes
+                .iter()
+                .chain(s.timeline.iter().filter_map(|e| match &e.action {
+                    TimelineAction::SetRoute { new, .. } => Some(new),
+                    _ => None,
+                }));
+            for r in routes {
+                let own = match &r.target {
+                    RouteTarget::Cluster(c) => vec![c],
+                    RouteTarget::Weighted(w) => w.iter().map(|(c, _)| c).collect(),
+                };
+                for m in &r.policy.mirrors {
+                    assert!(defined(&m.cluster) && !own.contains(&&m.cluster));
+                    assert!((0.0..=100.0).contains(&m.percent));
+                }
+            }
+            let labels: Vec<&str> = s.timeline.iter().map(|e| e.label.as_str()).collect();
+            let mut unique = labels.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), labels.len(), "duplicate event labels");
+            for e in &s.timeline {
+                match &e.action {
+                    TimelineAction::SetCluster { cluster, .. } => assert!(defined(cluster)),
+                    TimelineAction::SetUpstream {
+                        upstream, behavior, ..
+                    } => {
+                        assert!(defined(upstream));
+                        behavior.validate().expect("servable behaviour");
+                    }
+                    TimelineAction::SetEndpointsUp {
+                        upstream,
+                        endpoints,
+                        ..
+                    } => {
+                        assert!(defined(upstream) && !endpoints.is_empty());
+                    }
+                    TimelineAction::SetEndpointCount { upstream, count } => {
+                        assert!(defined(upstream) && (1..=64).contains(count));
+                    }
+                    TimelineAction::SetRoute { route, .. } => assert!(*route < s.routes.len()),
+                }
+            }
+            for g in &s.gates {
+                assert!(g.event_refs().iter().all(|r| labels.contains(r)));
+            }
             assert!(s.route_for_load().is_some());
             let end = s.load.warmup + s.load.duration;
             assert!(s.timeline.windows(2).all(|w| w[0].at <= w[1].at));
@@ -138,8 +192,14 @@ impl Rng {
 
 #[test]
 fn every_prefix_of_a_valid_file() {
-    for (i, _) in FULL.char_indices() {
-        run(&FULL[..i]);
+    for (n, file) in VALID.iter().enumerate() {
+        run(file);
+        // Every prefix of the first file, every fifth of the others: the test stays fast
+        // and every section is still cut in many places.
+        let stride = if n == 0 { 1 } else { 5 };
+        for (i, _) in file.char_indices().step_by(stride) {
+            run(&file[..i]);
+        }
     }
 }
 
@@ -182,10 +242,14 @@ fn mutations_of_a_valid_file() {
         "\\u0000",
         "é",
         "<<: *a\n",
+        "none",
+        "{}",
+        "retryOn: ",
+        "- at: 1s\n",
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let chars: Vec<char> = FULL.chars().collect();
-    for _ in 0..3000 {
+    for round in 0..4000 {
+        let chars: Vec<char> = VALID[round % VALID.len()].chars().collect();
         let mut text = chars.clone();
         for _ in 0..1 + rng.below(3) {
             let at = rng.below(text.len());
@@ -253,6 +317,20 @@ fn large_and_hostile_inputs_fail_fast() {
             "a: &a [{}1]\nb: [{}*a]\n",
             "1,".repeat(2_000),
             "*a, ".repeat(2_000)
+        ),
+        // Long lists and strings where a policy takes a few values.
+        format!(
+            "name: x\nupstreams: {{ b: {{}} }}\nroutes: [{{ cluster: b, retries: {{ on: [retriable-status-codes], retriable_status_codes: [{}503] }} }}]\n",
+            "503, ".repeat(100_000)
+        ),
+        format!(
+            "name: x\nupstreams: {{ b: {{}} }}\nroutes: [{{ cluster: b, retries: {{ retryOn: \"{}5xx\" }} }}]\n",
+            "5xx,".repeat(100_000)
+        ),
+        format!("name: x\nupstreams: {{ b: {{}} }}\ngates: [{}]\n", "a < 1, ".repeat(50_000)),
+        format!(
+            "name: x\nupstreams: {{ b: {{}} }}\ngates: [\"{}\"]\n",
+            "latency.p99 ".repeat(50_000)
         ),
         // Many keys in one status mix.
         format!(

@@ -1,18 +1,22 @@
-//! Raw scenario → model: the top level, `envoy:` and `load:`, and the checks across
-//! sections (the load's path must hit a route).
+//! Raw scenario → model: the top level, `envoy:` and `load:`, the order the sections are
+//! validated in (what each needs from the others), and the checks across sections (the
+//! load's path must hit a route).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::check::{shorten, Ctx};
+use super::cluster_policy::clusters;
+use super::gates::gates;
+use super::headers::is_tchar;
 use super::locate::FieldPath;
 use super::model::{
     EnvoySource, EnvoySpec, Load, LoadMode, LoadProtocol, Phase, RequestSpec, Scenario,
 };
 use super::raw::{RawEnvoy, RawLoad, RawRequest, RawScenario, Scalar};
 use super::route::{routes, url_path, Names};
-use super::timeline::{timeline, Refs};
+use super::timeline::{labels, timeline, Refs};
 use super::upstream::{positive, upstreams};
 
 const LOG_LEVELS: &[&str] = &[
@@ -39,7 +43,7 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
     };
     let phase = phase(ctx, raw.phase.as_ref());
     let envoy = envoy(ctx, raw.envoy.as_ref());
-    let ups = upstreams(ctx, raw.upstreams.as_ref());
+    let mut ups = upstreams(ctx, raw.upstreams.as_ref());
     let declared: Vec<String> = raw
         .upstreams
         .iter()
@@ -47,6 +51,18 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
         .collect();
     let names = Names::new(declared);
     let routes = routes(ctx, raw.routes.as_ref(), &names);
+    let policies = clusters(ctx, raw.clusters.as_ref(), &names);
+    match (&mut ups, &policies) {
+        (Some(ups), Some(policies)) => {
+            for (name, policy) in policies {
+                if let Some(u) = ups.iter_mut().find(|u| u.name == *name) {
+                    u.policy = policy.clone();
+                }
+            }
+        }
+        // The timeline folds cluster events onto these policies: without them it cannot.
+        _ => ups = None,
+    }
     let load = load(ctx, raw.load.as_ref());
     let refs = Refs {
         names: &names,
@@ -55,6 +71,8 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
         run_length: load.as_ref().map(|l| l.warmup + l.duration),
     };
     let timeline = timeline(ctx, raw.timeline.as_ref(), &refs);
+    let labels = timeline.as_deref().map(labels);
+    let gates = gates(ctx, raw.gates.as_ref(), labels.as_deref());
     if let (Some(routes), Some(load)) = (&routes, &load) {
         let path = &load.request.path;
         if !routes.iter().any(|r| r.matcher.matches(path)) {
@@ -79,7 +97,7 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
         load: load?,
         baseline: raw.baseline.unwrap_or(true),
         timeline: timeline?,
-        gates: Vec::new(),
+        gates: gates?,
     })
 }
 
@@ -366,11 +384,6 @@ fn request(ctx: &mut Ctx<'_>, path: &FieldPath, raw: &RawRequest) -> Option<Requ
         headers: headers?,
         body_bytes: body_bytes?,
     })
-}
-
-/// An HTTP token character (RFC 9110 `tchar`).
-fn is_tchar(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
 fn method(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<String> {

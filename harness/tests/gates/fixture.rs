@@ -112,6 +112,7 @@ fn step(name: &str, windows: Vec<Window>, ok_us: u64, timeouts: u64) -> StepResu
         envoy_stats: BTreeMap::new(),
         mocks: BTreeMap::new(),
         envoy_series: Vec::new(),
+        ..StepResult::default()
     }
 }
 

@@ -1,0 +1,157 @@
+//! Process CPU and memory from `/proc`, for sizing: Envoy's (the figure a capacity plan
+//! needs) and Gauntlet's own (to show the harness was not the bottleneck).
+
+use std::time::Instant;
+
+use gauntlet_reports::{ResourceSample, ResourceSummary};
+
+/// CPU time and RSS of one process, read from `/proc/<pid>`.
+#[derive(Debug)]
+struct ProcReader {
+    pid: u32,
+    ticks_per_sec: f64,
+    last: Option<(Instant, u64)>,
+}
+
+impl ProcReader {
+    fn new(pid: u32) -> Self {
+        let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .filter(|t| *t > 0)
+            .unwrap_or(100);
+        Self {
+            pid,
+            ticks_per_sec: ticks as f64,
+            last: None,
+        }
+    }
+
+    /// Cores used since the previous call (None on the first call or when the process is
+    /// gone) and the resident set size in MB.
+    fn sample(&mut self) -> (Option<f64>, Option<f64>) {
+        let now = Instant::now();
+        let ticks = cpu_ticks(self.pid);
+        let cpu = match (ticks, self.last) {
+            (Some(t), Some((at, prev))) => {
+                let wall = now.duration_since(at).as_secs_f64();
+                (wall > 0.0).then(|| t.saturating_sub(prev) as f64 / self.ticks_per_sec / wall)
+            }
+            _ => None,
+        };
+        if let Some(t) = ticks {
+            self.last = Some((now, t));
+        }
+        (cpu, rss_mb(self.pid))
+    }
+}
+
+/// utime + stime of a process in clock ticks (fields 14 and 15 of `/proc/<pid>/stat`,
+/// counted after the parenthesised command name, which may itself hold spaces).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // After the name, field 3 (state) is index 0, so utime (14) is index 11.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// `VmRSS` of a process, in MB.
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Samples Envoy (when there is one) and Gauntlet itself.
+#[derive(Debug)]
+pub(super) struct ResourceSampler {
+    envoy: Option<ProcReader>,
+    own: ProcReader,
+}
+
+impl ResourceSampler {
+    pub fn new(envoy_pid: Option<u32>) -> Self {
+        let mut sampler = Self {
+            envoy: envoy_pid.map(ProcReader::new),
+            own: ProcReader::new(std::process::id()),
+        };
+        // Prime the CPU counters so the first real sample covers one interval.
+        let _ = sampler.sample(0.0);
+        sampler
+    }
+
+    /// One sample at offset `t_s`; `None` until the CPU counters have a previous reading.
+    pub fn sample(&mut self, t_s: f64) -> Option<ResourceSample> {
+        let (envoy_cpu, envoy_rss_mb) = match &mut self.envoy {
+            Some(r) => r.sample(),
+            None => (None, None),
+        };
+        let (own_cpu, own_rss) = self.own.sample();
+        Some(ResourceSample {
+            t_s,
+            envoy_cpu,
+            envoy_rss_mb,
+            gauntlet_cpu: own_cpu?,
+            gauntlet_rss_mb: own_rss.unwrap_or(0.0),
+        })
+    }
+}
+
+/// Means and maxima over the samples taken after `warmup_s`.
+pub fn summarize(samples: &[ResourceSample], warmup_s: f64, achieved_rps: f64) -> Option<ResourceSummary> {
+    let measured: Vec<&ResourceSample> = samples.iter().filter(|s| s.t_s > warmup_s + 0.5).collect();
+    let envoy: Vec<f64> = measured.iter().filter_map(|s| s.envoy_cpu).collect();
+    if envoy.is_empty() {
+        return None;
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let envoy_cpu_mean = mean(&envoy);
+    let own: Vec<f64> = measured.iter().map(|s| s.gauntlet_cpu).collect();
+    Some(ResourceSummary {
+        envoy_cpu_mean,
+        envoy_cpu_max: envoy.iter().cloned().fold(0.0, f64::max),
+        envoy_cpu_per_krps: if achieved_rps > 0.0 {
+            envoy_cpu_mean / achieved_rps * 1000.0
+        } else {
+            0.0
+        },
+        envoy_rss_max_mb: measured
+            .iter()
+            .filter_map(|s| s.envoy_rss_mb)
+            .fold(0.0, f64::max),
+        gauntlet_cpu_mean: mean(&own),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        assert!(cpu_ticks(std::process::id()).is_some());
+        assert!(rss_mb(std::process::id()).unwrap() > 1.0);
+        assert!(cpu_ticks(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn summary_skips_warmup_and_scales_per_krps() {
+        let s = |t_s, cpu| ResourceSample {
+            t_s,
+            envoy_cpu: Some(cpu),
+            envoy_rss_mb: Some(40.0 + t_s),
+            gauntlet_cpu: 0.1,
+            gauntlet_rss_mb: 10.0,
+        };
+        let samples = [s(1.0, 0.9), s(2.0, 0.2), s(3.0, 0.4)];
+        let sum = summarize(&samples, 1.0, 2000.0).unwrap();
+        assert!((sum.envoy_cpu_mean - 0.3).abs() < 1e-9);
+        assert!((sum.envoy_cpu_per_krps - 0.15).abs() < 1e-9);
+        assert_eq!(sum.envoy_rss_max_mb, 43.0);
+        assert!(summarize(&[], 0.0, 1.0).is_none());
+    }
+}
