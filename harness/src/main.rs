@@ -242,6 +242,7 @@ async fn load(a: LoadArgs) -> u8 {
         },
         timeout: std::time::Duration::from_secs(10),
         workers: a.workers,
+        start_at: None,
     };
     let cancel = gauntlet::signals::install();
     match gauntlet::run::adhoc::run(plan, cancel).await {

@@ -36,6 +36,7 @@ fn plan(target: SocketAddr, mode: Mode, connections: u32, duration_ms: u64) -> L
         },
         timeout: Duration::from_secs(2),
         workers: 2,
+        start_at: None,
     }
 }
 

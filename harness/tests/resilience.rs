@@ -19,8 +19,17 @@ fn run_shipped(name: &str) -> RunResult {
     let dir = scratch(&format!("resilience-{name}"));
     let out = run(&dir, &shipped(name));
     let r = result(&dir);
-    let failed: Vec<_> = r.gates.iter().filter(|g| !g.passed).map(|g| &g.detail).collect();
-    assert!(out.status.success(), "failed gates {failed:#?}\n{}", describe(&out));
+    let failed: Vec<_> = r
+        .gates
+        .iter()
+        .filter(|g| !g.passed)
+        .map(|g| &g.detail)
+        .collect();
+    assert!(
+        out.status.success(),
+        "failed gates {failed:#?}\n{}",
+        describe(&out)
+    );
     assert!(!r.gates.is_empty(), "the scenario has gates");
     assert!(processes_mentioning(dir.to_str().unwrap()).is_empty());
     r
@@ -62,8 +71,15 @@ fn retries_absorb_independent_503s() {
     let upstream_total = stat(&r, "cluster.backend.upstream_rq_total");
     let downstream = stat(&r, "http.ingress.downstream_rq_total");
     let retries = stat(&r, "cluster.backend.upstream_rq_retry");
-    assert_eq!(upstream_total, mock, "Envoy's upstream_rq_total vs the mock");
-    assert_eq!(upstream_total, downstream + retries, "each retry is one more attempt");
+    assert_eq!(
+        upstream_total, mock,
+        "Envoy's upstream_rq_total vs the mock"
+    );
+    assert_eq!(
+        upstream_total,
+        downstream + retries,
+        "each retry is one more attempt"
+    );
     // Responses that were retried are counted apart from the final ones.
     assert!(stat(&r, "cluster.backend.retry.upstream_rq_503") > 0);
 }
@@ -80,7 +96,10 @@ fn fault_abort_matches_its_percentage() {
     let downstream_5xx = stat(&r, "http.ingress.downstream_rq_5xx");
     assert_eq!(aborts, downstream_5xx);
     let s = step(&r, "envoy");
-    assert_eq!(s.mocks["backend"].requests + aborts, stat(&r, "http.ingress.downstream_rq_total"));
+    assert_eq!(
+        s.mocks["backend"].requests + aborts,
+        stat(&r, "http.ingress.downstream_rq_total")
+    );
 }
 
 #[test]
@@ -99,7 +118,11 @@ fn route_timeout_ends_slow_requests_as_504() {
     let _serial = serial();
     let r = run_shipped("timeout");
     let l = &step(&r, "envoy").load;
-    assert!((100.0..130.0).contains(&l.latency.p50_ms), "{:?}", l.latency);
+    assert!(
+        (100.0..130.0).contains(&l.latency.p50_ms),
+        "{:?}",
+        l.latency
+    );
     assert_eq!(
         stat(&r, "cluster.backend.upstream_rq_timeout"),
         stat(&r, "http.ingress.downstream_rq_5xx"),
@@ -113,10 +136,17 @@ fn per_try_timeout_retries_slow_tries() {
     let r = run_shipped("per-try-timeout");
     let per_try = stat(&r, "cluster.backend.upstream_rq_per_try_timeout");
     let retries = stat(&r, "cluster.backend.upstream_rq_retry");
-    assert!(per_try > 0 && retries > 0, "per-try {per_try}, retries {retries}");
+    assert!(
+        per_try > 0 && retries > 0,
+        "per-try {per_try}, retries {retries}"
+    );
     // A request fails only when all three tries are slow: ~0.49³ with this distribution.
     let l = &step(&r, "envoy").load;
-    assert!(l.error_rate > 0.05 && l.error_rate < 0.25, "{}", l.error_rate);
+    assert!(
+        l.error_rate > 0.05 && l.error_rate < 0.25,
+        "{}",
+        l.error_rate
+    );
 }
 
 #[test]
@@ -125,7 +155,10 @@ fn circuit_breaker_overflows_are_counted_and_seen() {
     let r = run_shipped("circuit-breaker");
     let overflow = stat(&r, "cluster.backend.upstream_rq_pending_overflow");
     let (observed, _) = rate(&r, "503");
-    assert!(overflow > 0 && observed > 0.1, "overflow {overflow}, client 503 {observed}");
+    assert!(
+        overflow > 0 && observed > 0.1,
+        "overflow {overflow}, client 503 {observed}"
+    );
     // Every downstream 503 is an overflow: the mock itself never answers 503.
     assert_eq!(step(&r, "envoy").mocks["backend"].statuses.get("503"), None);
 }
@@ -134,20 +167,37 @@ fn circuit_breaker_overflows_are_counted_and_seen() {
 fn outlier_detection_ejects_the_failing_endpoint() {
     let _serial = serial();
     let r = run_shipped("outlier-detection");
-    assert!(stat(&r, "cluster.backend.outlier_detection.ejections_enforced_total") >= 1);
+    assert!(
+        stat(
+            &r,
+            "cluster.backend.outlier_detection.ejections_enforced_total"
+        ) >= 1
+    );
     let event = &r.events[0];
     assert_eq!(event.label, "endpoint-0-fails");
     assert!((3.0..3.5).contains(&event.applied_s), "{event:?}");
 }
 
 #[test]
-fn mirror_gets_every_request() {
+fn mirror_gets_every_request_and_primary_latency_is_compared() {
     let _serial = serial();
     let r = run_shipped("mirror");
+    // While mirrored, the shadow mock saw as many requests as the primary got.
+    let shadow_share = r.gates[0].measured.expect("measured");
+    let threshold = r.gates[0].threshold.expect("threshold");
+    assert!(shadow_share >= threshold, "{:?}", r.gates[0]);
     let s = step(&r, "envoy");
-    let (primary, shadow) = (s.mocks["backend"].requests, s.mocks["shadow"].requests);
-    assert!(shadow as f64 >= 0.99 * primary as f64, "shadow {shadow} primary {primary}");
-    assert_eq!(stat(&r, "cluster.shadow.upstream_rq_total"), shadow);
+    assert_eq!(
+        stat(&r, "cluster.shadow.upstream_rq_total"),
+        s.mocks["shadow"].requests
+    );
+    // Primary latency with and without the mirror, side by side.
+    let with = r.gates[1].measured.expect("p90 with mirror");
+    let without = r.gates[2].measured.expect("p90 without mirror");
+    assert!(
+        with < 50.0 && without < 50.0,
+        "with {with} ms, without {without} ms"
+    );
 }
 
 #[test]
@@ -162,8 +212,14 @@ fn canary_weights_split_and_shift_live() {
         let all: u64 = ws.iter().map(|w| w.responses).sum();
         (canary as f64 / all as f64, all)
     };
-    let before: Vec<_> = windows.iter().filter(|w| w.t_s + 1.0 <= event.applied_s).collect();
-    let after: Vec<_> = windows.iter().filter(|w| w.t_s >= event.applied_s + 0.5).collect();
+    let before: Vec<_> = windows
+        .iter()
+        .filter(|w| w.t_s + 1.0 <= event.applied_s)
+        .collect();
+    let after: Vec<_> = windows
+        .iter()
+        .filter(|w| w.t_s >= event.applied_s + 0.5)
+        .collect();
     let (b, nb) = share(&before);
     let (a, na) = share(&after);
     assert_binomial(b, 0.10, nb, "canary share before the push");
@@ -226,4 +282,74 @@ gates:
     assert!(xml.contains("<failure"), "{xml}");
     assert!(xml.contains("errors.rate &lt; 1%"), "{xml}");
     assert_eq!(xml.matches("<testcase").count(), 2, "{xml}");
+}
+
+/// Overflow answers carry `x-envoy-overloaded`: while a run keeps the breaker saturated, raw
+/// requests of our own to Envoy's listener get 503s marked by Envoy as overload.
+#[test]
+fn circuit_breaker_overflow_is_marked_overloaded() {
+    use std::io::{Read, Write};
+    let _serial = serial();
+    let dir = scratch("cb-overloaded");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let scenario = scenario_file(
+        &dir,
+        &format!(
+            r#"
+name: cb-overloaded
+baseline: false
+envoy: {{ listen_port: {port} }}
+upstreams:
+  backend: {{ latency: 200ms }}
+clusters:
+  backend:
+    circuit_breakers: {{ max_connections: 1, max_pending_requests: 1, max_requests: 1 }}
+load: {{ concurrency: 4, duration: 4s, warmup: 0 }}
+"#
+        ),
+    );
+    let child = gauntlet()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(dir.join("run"))
+        .arg("--quiet")
+        .spawn()
+        .unwrap();
+    let windows = dir.join("run/windows-envoy.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&windows).map_or(0, |t| t.lines().count()) < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the envoy step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let probes: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                s.write_all(b"GET / HTTP/1.1\r\nhost: probe\r\nconnection: close\r\n\r\n")
+                    .unwrap();
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                answer.to_ascii_lowercase()
+            })
+        })
+        .collect();
+    let answers: Vec<String> = probes.into_iter().map(|p| p.join().unwrap()).collect();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.starts_with("http/1.1 503") && a.contains("x-envoy-overloaded: true")),
+        "no overflow answer among {answers:#?}"
+    );
 }

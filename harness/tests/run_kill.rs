@@ -71,15 +71,25 @@ fn envoy_killed_mid_run_is_a_run_error_with_partial_results() {
     kill(envoy_pid(&dir), Signal::SIGKILL).unwrap();
     let killed = Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert!(killed.elapsed() < Duration::from_secs(5), "took {:?}", killed.elapsed());
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        killed.elapsed()
+    );
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let r = result(&dir);
     assert_eq!(r.status, RunStatus::Failed);
     let error = r.error.clone().unwrap_or_default();
     assert!(error.contains("Envoy exited"), "{error}");
-    assert!(error.contains("signal 9") || error.contains("SIGKILL"), "{error}");
+    assert!(
+        error.contains("signal 9") || error.contains("SIGKILL"),
+        "{error}"
+    );
     let l = &step(&r, "envoy").load;
-    assert!(l.cut_short && l.responses >= 100, "partial figures kept: {l:?}");
+    assert!(
+        l.cut_short && l.responses >= 100,
+        "partial figures kept: {l:?}"
+    );
     // Detected within a second: the load stopped well before its 60 s.
     assert!(l.duration_s < 10.0, "{}", l.duration_s);
     assert_no_orphans(&dir, Duration::from_secs(2));
@@ -98,7 +108,10 @@ fn gauntlet_sigkilled_takes_envoy_with_it() {
     while kill(envoy, None).is_ok() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(kill(envoy, None).is_err(), "Envoy outlived a SIGKILLed Gauntlet");
+    assert!(
+        kill(envoy, None).is_err(),
+        "Envoy outlived a SIGKILLed Gauntlet"
+    );
     assert_no_orphans(&dir, Duration::from_secs(2));
     // Windows written so far survive on disk.
     let windows = std::fs::read_to_string(dir.join("run/windows-envoy.jsonl")).unwrap();

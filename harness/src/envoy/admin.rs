@@ -357,4 +357,3 @@ mod tests {
         drop(listener);
     }
 }
-

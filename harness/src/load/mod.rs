@@ -74,6 +74,7 @@ pub async fn run(
     cancel: CancellationToken,
     progress: Option<UnboundedSender<WindowReport>>,
 ) -> Result<LoadOutcome, LoadError> {
+    let start = plan.start_at;
     let plan = Arc::new(plan::prepare(plan)?);
     let windows = Windows::new(plan.warmup_ns, plan.duration_ns);
     let runtimes = (0..plan.workers)
@@ -83,8 +84,10 @@ pub async fn run(
                 .build()
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let clock = Clock::new(Instant::now() + LEAD);
-    let started_at = SystemTime::now() + LEAD;
+    let now = Instant::now();
+    let start = start.filter(|s| *s >= now).unwrap_or(now + LEAD);
+    let clock = Clock::new(start);
+    let started_at = SystemTime::now() + (start - now);
     let stop = cancel.child_token();
     // Workers stop with the run, also when the caller drops this future.
     let _stop_on_drop = stop.clone().drop_guard();

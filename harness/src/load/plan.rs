@@ -33,6 +33,10 @@ pub struct LoadPlan {
     /// OS threads, each running a current-thread tokio runtime; connections are split over
     /// them. Never more workers than connections are started.
     pub workers: usize,
+    /// When the step starts (warmup included); `None` = a few milliseconds after `run` is
+    /// called. A caller that runs things beside the load on the same clock (a timeline, a
+    /// sampler) sets it, so offsets agree to the microsecond.
+    pub start_at: Option<std::time::Instant>,
 }
 
 /// The wire protocol of the load connections.
@@ -330,6 +334,7 @@ mod tests {
             },
             timeout: Duration::from_secs(1),
             workers: 8,
+            start_at: None,
         }
     }
 

@@ -7,6 +7,7 @@ mod config;
 mod machine;
 mod resources;
 mod rundir;
+mod sampler;
 mod session;
 mod step;
 mod summary;

@@ -102,8 +102,13 @@ impl ResourceSampler {
 }
 
 /// Means and maxima over the samples taken after `warmup_s`.
-pub fn summarize(samples: &[ResourceSample], warmup_s: f64, achieved_rps: f64) -> Option<ResourceSummary> {
-    let measured: Vec<&ResourceSample> = samples.iter().filter(|s| s.t_s > warmup_s + 0.5).collect();
+pub fn summarize(
+    samples: &[ResourceSample],
+    warmup_s: f64,
+    achieved_rps: f64,
+) -> Option<ResourceSummary> {
+    let measured: Vec<&ResourceSample> =
+        samples.iter().filter(|s| s.t_s > warmup_s + 0.5).collect();
     let envoy: Vec<f64> = measured.iter().filter_map(|s| s.envoy_cpu).collect();
     if envoy.is_empty() {
         return None;

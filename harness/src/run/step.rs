@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::resources::{self, ResourceSampler};
 use super::rundir::RunDir;
+use super::sampler::StatSampler;
 use super::summary;
 use super::timeline::Timeline;
 use crate::envoy::EnvoyProcess;
@@ -64,22 +65,25 @@ pub(super) async fn run(
     for m in ctx.mocks.values() {
         m.reset_counts();
     }
-    let plan = plan(ctx.scenario, spec.targets.clone());
+    // One clock for the load, the timeline and the samplers: the step starts at `origin`.
+    let origin = Instant::now() + Duration::from_millis(50);
+    let mut plan = plan(ctx.scenario, spec.targets.clone());
+    plan.start_at = Some(origin);
     let stop = ctx.cancel.child_token();
     let (tx, mut windows) = tokio::sync::mpsc::unbounded_channel();
-    let origin = Instant::now();
     let load = tokio::spawn(load::run(plan.clone(), stop.clone(), Some(tx)));
     let mut sink = WindowSink::open(ctx, spec.name);
     let mut failure: Option<anyhow::Error> = None;
-    let mut series = Vec::new();
     let mut resources = Vec::new();
-    let sampler = spec.envoy.map(|e| StatSampler::new(ctx.scenario, e.admin().clone(), origin));
+    let sampler = spec
+        .envoy
+        .map(|e| StatSampler::new(ctx.scenario, e.admin().clone(), origin));
     let mut proc_sampler = ResourceSampler::new(spec.envoy.map(|e| e.pid()));
     {
         let mut timeline_done = timeline.is_none();
         let timeline_fut = async {
             match timeline.as_deref_mut() {
-                Some(t) => t.run(origin, spec.name, ctx.mocks).await,
+                Some(t) => t.run(origin, spec.name, ctx.mocks, sampler.as_ref()).await,
                 None => Ok(()),
             }
         };
@@ -93,7 +97,7 @@ pub(super) async fn run(
                     resources.push(r);
                 }
                 if let Some(s) = &sampler {
-                    s.sample_into(&mut series).await;
+                    s.sample().await;
                 }
             }
         };
@@ -120,7 +124,7 @@ pub(super) async fn run(
         }
     }
     if let Some(s) = &sampler {
-        s.sample_into(&mut series).await;
+        s.sample().await;
     }
     let outcome = match load.await {
         Ok(Ok(o)) => o,
@@ -138,7 +142,7 @@ pub(super) async fn run(
         load: summary::load(&plan, &outcome),
         envoy_stats: Default::default(),
         mocks: summary::mocks(ctx.mocks),
-        envoy_series: series,
+        envoy_series: sampler.map(StatSampler::into_series).unwrap_or_default(),
         resource_summary: resources::summarize(
             &resources,
             plan.warmup.as_secs_f64(),
@@ -203,6 +207,7 @@ fn plan(s: &Scenario, targets: Vec<SocketAddr>) -> LoadPlan {
         },
         timeout: l.timeout,
         workers: l.workers as usize,
+        start_at: None,
     }
 }
 
@@ -247,40 +252,6 @@ impl WindowSink {
                 window.p99_ms,
                 window.errors
             );
-        }
-    }
-}
-
-/// Samples the Envoy stats a scenario cares about (its clusters, the ingress HTTP stats,
-/// server memory) about once a second, so gates can look at counters inside a time window.
-struct StatSampler {
-    admin: crate::envoy::AdminClient,
-    filter: String,
-    origin: Instant,
-}
-
-impl StatSampler {
-    fn new(scenario: &Scenario, admin: crate::envoy::AdminClient, origin: Instant) -> Self {
-        // Upstream names are [A-Za-z0-9_-], so they need no escaping in the regex.
-        let clusters: Vec<&str> = scenario.upstreams.iter().map(|u| u.name.as_str()).collect();
-        let filter = format!(
-            "^(cluster\\.({})\\.|http\\.{}\\.|server\\.(memory_|live|concurrency))",
-            clusters.join("|"),
-            super::config::STAT_PREFIX
-        );
-        Self {
-            admin,
-            filter,
-            origin,
-        }
-    }
-
-    /// One sample; an admin error (Envoy gone) is logged and skipped.
-    async fn sample_into(&self, series: &mut Vec<gauntlet_reports::StatSample>) {
-        let t_s = self.origin.elapsed().as_secs_f64();
-        match self.admin.stats_matching(&self.filter).await {
-            Ok(stats) => series.push(gauntlet_reports::StatSample { t_s, stats }),
-            Err(e) => tracing::debug!("stats sample skipped: {e}"),
         }
     }
 }

@@ -216,7 +216,9 @@ mod tests {
             h.record(v).unwrap();
         }
         let blob = encode_histogram(&h).expect("non-empty");
-        let bytes = base64::engine::general_purpose::STANDARD.decode(blob).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(blob)
+            .unwrap();
         let back: Histogram<u64> = Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
         assert_eq!(back.len(), 3);
         assert_eq!(back.max(), h.max());

@@ -11,6 +11,7 @@ use gauntlet_mocks::UpstreamHandle;
 use gauntlet_reports::EventRecord;
 
 use super::config::{self, Live};
+use super::sampler::StatSampler;
 use crate::scenario::{RouteTarget, Scenario, TimelineAction, TimelineEvent};
 use crate::xds::XdsControl;
 
@@ -52,10 +53,16 @@ impl<'a> Timeline<'a> {
         origin: Instant,
         step: &str,
         mocks: &BTreeMap<String, UpstreamHandle>,
+        stats: Option<&StatSampler>,
     ) -> anyhow::Result<()> {
         let events = self.scenario.timeline.clone();
         for event in &events {
             tokio::time::sleep_until((origin + event.at).into()).await;
+            // Envoy's counters as they stand just before the change, so windows that end at
+            // the event read exact figures.
+            if let Some(s) = stats {
+                s.sample().await;
+            }
             let applied = origin.elapsed();
             let mut record = EventRecord {
                 label: event.label.clone(),
@@ -169,7 +176,10 @@ fn describe(event: &TimelineEvent) -> String {
                     .collect::<Vec<_>>()
                     .join(","),
             };
-            format!("route {route} ({}) → {to}, policy updated (xDS push)", new.name)
+            format!(
+                "route {route} ({}) → {to}, policy updated (xDS push)",
+                new.name
+            )
         }
         TimelineAction::SetCluster { cluster, .. } => {
             format!("cluster {cluster}: policies updated (xDS push)")
@@ -188,7 +198,10 @@ fn describe(event: &TimelineEvent) -> String {
             let chaos = if behavior.chaos.is_off() {
                 String::new()
             } else {
-                format!(", chaos {}", gauntlet_mocks::spec::format_chaos(&behavior.chaos))
+                format!(
+                    ", chaos {}",
+                    gauntlet_mocks::spec::format_chaos(&behavior.chaos)
+                )
             };
             format!(
                 "upstream {upstream} {}: statuses {}, latency {}{chaos}",
@@ -204,7 +217,11 @@ fn describe(event: &TimelineEvent) -> String {
         } => format!(
             "upstream {upstream} {} {}",
             which(Some(endpoints)),
-            if *up { "up" } else { "down (refusing connections)" }
+            if *up {
+                "up"
+            } else {
+                "down (refusing connections)"
+            }
         ),
         TimelineAction::SetEndpointCount { upstream, count } => {
             format!("upstream {upstream} scaled to {count} endpoints (EDS push)")
