@@ -33,9 +33,31 @@ pub const APPLY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The Envoy binary under test: `GAUNTLET_TEST_ENVOY`, else the pip-installed 1.40.0.
 pub fn envoy_bin() -> PathBuf {
-    std::env::var_os("GAUNTLET_TEST_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/envoy-1.40.0/envoy/_bin/envoy"))
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("GAUNTLET_TEST_ENVOY") {
+            return PathBuf::from(bin);
+        }
+        // The project's own resolver, with the suite's shared cache: installs 1.40.0 once.
+        // A thread of its own, because the caller may already be inside a runtime.
+        std::thread::spawn(|| {
+            let mut provisioner = gauntlet::envoy::Provisioner::from_env();
+            provisioner.cache_dir = Some(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/gauntlet-test-cache"),
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let request = gauntlet::envoy::Request::Version("1.40.0".into());
+            rt.block_on(provisioner.which(&request, "1.40.0"))
+                .unwrap_or_else(|e| panic!("cannot get Envoy 1.40.0 for the tests: {e}"))
+                .path
+        })
+        .join()
+        .unwrap()
+    })
+    .clone()
 }
 
 // === fixture ===
