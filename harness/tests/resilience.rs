@@ -235,6 +235,22 @@ fn rate_limit_answers_429_above_the_limit() {
 }
 
 #[test]
+fn endpoint_down_is_ejected_and_absorbed() {
+    let _serial = serial();
+    let r = run_shipped("endpoint-down");
+    let down = &r.events[0];
+    assert_eq!(down.label, "backend-down");
+    let s = step(&r, "envoy");
+    // The down endpoint got its share before the event and (almost) nothing after it.
+    let per_endpoint = &s.mocks["backend"].endpoints;
+    let before_share = s.load.requests as f64 * (down.applied_s - 1.0) / 8.0 / 3.0;
+    assert!(
+        (per_endpoint[0] as f64) < before_share * 1.5,
+        "endpoint 0 kept getting traffic: {per_endpoint:?}"
+    );
+}
+
+#[test]
 fn chaos_timeline_is_absorbed() {
     let _serial = serial();
     let r = run_shipped("chaos-timeline");
