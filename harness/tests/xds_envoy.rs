@@ -43,7 +43,8 @@ pub fn envoy_bin() -> PathBuf {
         std::thread::spawn(|| {
             let mut provisioner = gauntlet::envoy::Provisioner::from_env();
             provisioner.cache_dir = Some(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/gauntlet-test-cache"),
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../target/gauntlet-test-cache"),
             );
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
