@@ -41,10 +41,16 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Re-render a stored run's summary from its result.json.
+    /// Render a stored run (complete or partial) from its result.json.
     Report {
         /// A run directory or a result.json file.
         run: PathBuf,
+        /// terminal, json, markdown, html, junit, fortio or hlog.
+        #[arg(long, default_value = "terminal")]
+        format: gauntlet_reports::Format,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
     },
     /// Drive load at a loopback HTTP server on its own (like wrk or `fortio load`).
     Load(LoadArgs),
@@ -144,7 +150,11 @@ async fn dispatch(cli: Cli) -> u8 {
             run(scenario, opts).await
         }
         Command::Validate { files } => validate(&files),
-        Command::Report { run } => report(run),
+        Command::Report {
+            run,
+            format,
+            output,
+        } => report(run, format, output),
         Command::Load(args) => load(args).await,
         Command::Envoy { command } => envoy(command).await,
     }
@@ -192,21 +202,28 @@ fn validate(files: &[PathBuf]) -> u8 {
     code
 }
 
-fn report(run: PathBuf) -> u8 {
-    let path = if run.is_dir() {
-        run.join("result.json")
-    } else {
-        run
-    };
-    match gauntlet_reports::json::read(&path) {
-        Ok(result) => {
-            println!("{}", gauntlet_reports::terminal::render(&result));
-            exit::OK
-        }
+fn report(run: PathBuf, format: gauntlet_reports::Format, output: Option<PathBuf>) -> u8 {
+    let path = if run.is_dir() { run.join("result.json") } else { run };
+    let result = match gauntlet_reports::json::read(&path) {
+        Ok(result) => result,
         Err(e) => {
             eprintln!("error: {e}");
-            exit::BAD_INPUT
+            return exit::BAD_INPUT;
         }
+    };
+    let text = gauntlet_reports::render(format, &result);
+    match output {
+        None => {
+            println!("{text}");
+            exit::OK
+        }
+        Some(out) => match std::fs::write(&out, text) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", out.display());
+                exit::RUN_ERROR
+            }
+        },
     }
 }
 

@@ -78,8 +78,18 @@ load:
             r.xds
         );
     }
-    assert!(dir.join("run/envoy.log").exists());
-    assert!(dir.join("run/windows-envoy.jsonl").exists());
+    for file in ["envoy.log", "windows-envoy.jsonl", "report.html", "summary.md"] {
+        assert!(dir.join("run").join(file).exists(), "{file} missing");
+    }
+    // Any stored run renders again in every format.
+    for format in ["terminal", "markdown", "html", "junit", "fortio", "hlog", "json"] {
+        let out = gauntlet()
+            .args(["report", "--format", format])
+            .arg(dir.join("run"))
+            .output()
+            .unwrap();
+        assert!(out.status.success() && !out.stdout.is_empty(), "{format}: {}", describe(&out));
+    }
     assert!(processes_mentioning(dir.to_str().unwrap()).is_empty());
 }
 

@@ -100,6 +100,14 @@ load: { rate: 200/s, duration: 60s, warmup: 0 }
     let l = &step(&r, "envoy").load;
     assert!(l.cut_short);
     assert!(l.responses >= 200, "partial figures kept: {}", l.responses);
+    // A partial run renders like any other.
+    let report = gauntlet()
+        .args(["report", "--format", "html"])
+        .arg(dir.join("run"))
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", describe(&report));
+    assert!(String::from_utf8_lossy(&report.stdout).contains("nterrupted"));
     assert!(
         processes_mentioning(dir.to_str().unwrap()).is_empty(),
         "Envoy left running"

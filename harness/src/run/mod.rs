@@ -151,6 +151,7 @@ pub async fn run(
         source,
     })?;
     write_junit(&result, &dir, opts)?;
+    write_reports(&result, &dir);
     Ok(RunOutcome {
         result,
         dir: dir.path().to_path_buf(),
@@ -170,6 +171,20 @@ fn write_junit(result: &RunResult, dir: &RunDir, opts: &RunOptions) -> Result<()
         std::fs::write(&path, &xml).map_err(|source| RunError::Write { path, source })?;
     }
     Ok(())
+}
+
+/// The reports people open (HTML with charts, Markdown for a CI job summary) beside the
+/// result. A renderer failing to write is logged, not fatal: `result.json` is what counts,
+/// and `gauntlet report` can render it again.
+fn write_reports(result: &RunResult, dir: &RunDir) {
+    use gauntlet_reports::Format;
+    for format in [Format::Html, Format::Markdown] {
+        let Some(name) = format.file_name() else { continue };
+        let text = gauntlet_reports::render(format, result);
+        if let Err(e) = std::fs::write(dir.file(name), text) {
+            tracing::warn!("cannot write {name}: {e}");
+        }
+    }
 }
 
 fn phase_name(s: &Scenario) -> String {

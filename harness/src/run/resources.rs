@@ -5,6 +5,9 @@ use std::time::Instant;
 
 use gauntlet_reports::{ResourceSample, ResourceSummary};
 
+/// Shortest interval a CPU reading is taken over, seconds.
+const MIN_INTERVAL_S: f64 = 0.5;
+
 /// CPU time and RSS of one process, read from `/proc/<pid>`.
 #[derive(Debug)]
 struct ProcReader {
@@ -32,10 +35,15 @@ impl ProcReader {
     fn sample(&mut self) -> (Option<f64>, Option<f64>) {
         let now = Instant::now();
         let ticks = cpu_ticks(self.pid);
-        let cpu = match (ticks, self.last) {
-            (Some(t), Some((at, prev))) => {
-                let wall = now.duration_since(at).as_secs_f64();
-                (wall > 0.0).then(|| t.saturating_sub(prev) as f64 / self.ticks_per_sec / wall)
+        let since = self.last.map(|(at, _)| now.duration_since(at).as_secs_f64());
+        // Clock ticks are 10 ms: over a short interval one tick more or less reads as a
+        // huge spike, so an interval under MIN_INTERVAL_S is not a sample.
+        if since.is_some_and(|wall| wall < MIN_INTERVAL_S) {
+            return (None, rss_mb(self.pid));
+        }
+        let cpu = match (ticks, self.last, since) {
+            (Some(t), Some((_, prev)), Some(wall)) => {
+                Some(t.saturating_sub(prev) as f64 / self.ticks_per_sec / wall)
             }
             _ => None,
         };

@@ -1,0 +1,8 @@
+//! The renderers, tested through the crate's public API: one integration-test binary.
+
+mod fixture;
+mod format;
+mod fortio;
+mod hlog;
+mod html;
+mod markdown;
