@@ -78,17 +78,28 @@ load:
             r.xds
         );
     }
-    for file in ["envoy.log", "windows-envoy.jsonl", "report.html", "summary.md"] {
+    for file in [
+        "envoy.log",
+        "windows-envoy.jsonl",
+        "report.html",
+        "summary.md",
+    ] {
         assert!(dir.join("run").join(file).exists(), "{file} missing");
     }
     // Any stored run renders again in every format.
-    for format in ["terminal", "markdown", "html", "junit", "fortio", "hlog", "json"] {
+    for format in [
+        "terminal", "markdown", "html", "junit", "fortio", "hlog", "json",
+    ] {
         let out = gauntlet()
             .args(["report", "--format", format])
             .arg(dir.join("run"))
             .output()
             .unwrap();
-        assert!(out.status.success() && !out.stdout.is_empty(), "{format}: {}", describe(&out));
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "{format}: {}",
+            describe(&out)
+        );
     }
     assert!(processes_mentioning(dir.to_str().unwrap()).is_empty());
 }
@@ -179,4 +190,38 @@ load: { rate: 100/s, duration: 2s, warmup: 0, connections: 2 }
     let list = gauntlet().args(["envoy", "list"]).output().unwrap();
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(text.contains("1.39.3"), "{text}");
+}
+
+/// The README's first command: the embedded default scenario, as shipped, with a managed
+/// Envoy 1.40.0.
+#[test]
+fn shipped_benchmark_scenario_runs() {
+    let _serial = serial();
+    let dir = scratch("shipped_benchmark");
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/benchmark.yaml");
+    let out = run(&dir, &scenario);
+    assert!(out.status.success(), "{}", describe(&out));
+    let r = result(&dir);
+    assert_eq!(r.envoy.as_ref().map(|e| e.version.as_str()), Some("1.40.0"));
+    for name in ["baseline", "envoy"] {
+        let l = &step(&r, name).load;
+        assert!(
+            (9_800..=10_200).contains(&l.requests),
+            "{name}: {}",
+            l.requests
+        );
+        assert_eq!(l.error_rate, 0.0, "{name}: {:?}", l.statuses);
+    }
+    assert!(r.added_latency.is_some());
+    let summary = step(&r, "envoy")
+        .resource_summary
+        .clone()
+        .expect("Envoy CPU and RSS sampled");
+    assert!(
+        summary.envoy_cpu_mean > 0.0 && summary.envoy_rss_max_mb > 10.0,
+        "{summary:?}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("added"), "{stdout}");
 }
