@@ -203,7 +203,11 @@ fn validate(files: &[PathBuf]) -> u8 {
 }
 
 fn report(run: PathBuf, format: gauntlet_reports::Format, output: Option<PathBuf>) -> u8 {
-    let path = if run.is_dir() { run.join("result.json") } else { run };
+    let path = if run.is_dir() {
+        run.join("result.json")
+    } else {
+        run
+    };
     let result = match gauntlet_reports::json::read(&path) {
         Ok(result) => result,
         Err(e) => {

@@ -29,7 +29,11 @@ fn an_error_at_the_end_of_a_file_without_a_final_newline_is_inside_the_file() {
         let lines: Vec<&str> = text.split('\n').collect();
         let (line, column) = error_position(text);
         let line = line.unwrap_or_else(|| panic!("{text:?}: no line"));
-        assert!(line <= lines.len(), "{text:?}: line {line} of {}", lines.len());
+        assert!(
+            line <= lines.len(),
+            "{text:?}: line {line} of {}",
+            lines.len()
+        );
         let width = lines[line - 1].chars().count();
         assert!(
             column.is_some_and(|c| (1..=width + 1).contains(&c)),
@@ -88,7 +92,10 @@ fn the_fuzz_corpus_parses_without_panicking() {
         ("scenario_parse", parse_scenario as fn(&str)),
         ("gate_parse", parse_gate as fn(&str)),
     ] {
-        for dir in [root.join("corpus").join(target), root.join("artifacts-found")] {
+        for dir in [
+            root.join("corpus").join(target),
+            root.join("artifacts-found"),
+        ] {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };

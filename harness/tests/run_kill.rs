@@ -146,3 +146,50 @@ fn second_sigint_aborts_at_once_without_orphans() {
     assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
     assert_no_orphans(&dir, Duration::from_secs(2));
 }
+
+/// A stalled Envoy (SIGSTOP) never ACKs the timeline's push: the run fails after the bounded
+/// wait with the documented exit code, and the stopped Envoy is still reaped.
+#[test]
+fn stalled_envoy_never_acks_and_is_reaped() {
+    let _serial = serial();
+    let dir = scratch("stalled");
+    let scenario = scenario_file(
+        &dir,
+        r#"
+name: stalled
+baseline: false
+upstreams:
+  a: {}
+  b: {}
+routes:
+  - { name: main, match: { prefix: / }, cluster: a }
+load: { rate: 50/s, duration: 30s, warmup: 0, timeout: 2s }
+timeline:
+  - { at: 2s, name: move, route: main, set: { cluster: b } }
+"#,
+    );
+    let child = gauntlet()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(dir.join("run"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let file = dir.join("run/windows-envoy.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&file).map_or(0, |t| t.lines().count()) < 1 {
+        assert!(Instant::now() < deadline, "the envoy step never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill(envoy_pid(&dir), Signal::SIGSTOP).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let r = result(&dir);
+    assert_eq!(r.status, RunStatus::Failed);
+    let error = r.error.clone().unwrap_or_default();
+    assert!(error.contains("did not apply"), "{error}");
+    assert!(r.events[0].error.is_some(), "{:?}", r.events);
+    assert_no_orphans(&dir, Duration::from_secs(5));
+}

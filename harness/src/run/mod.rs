@@ -179,7 +179,9 @@ fn write_junit(result: &RunResult, dir: &RunDir, opts: &RunOptions) -> Result<()
 fn write_reports(result: &RunResult, dir: &RunDir) {
     use gauntlet_reports::Format;
     for format in [Format::Html, Format::Markdown] {
-        let Some(name) = format.file_name() else { continue };
+        let Some(name) = format.file_name() else {
+            continue;
+        };
         let text = gauntlet_reports::render(format, result);
         if let Err(e) = std::fs::write(dir.file(name), text) {
             tracing::warn!("cannot write {name}: {e}");

@@ -35,7 +35,9 @@ impl ProcReader {
     fn sample(&mut self) -> (Option<f64>, Option<f64>) {
         let now = Instant::now();
         let ticks = cpu_ticks(self.pid);
-        let since = self.last.map(|(at, _)| now.duration_since(at).as_secs_f64());
+        let since = self
+            .last
+            .map(|(at, _)| now.duration_since(at).as_secs_f64());
         // Clock ticks are 10 ms: over a short interval one tick more or less reads as a
         // huge spike, so an interval under MIN_INTERVAL_S is not a sample.
         if since.is_some_and(|wall| wall < MIN_INTERVAL_S) {

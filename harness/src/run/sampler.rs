@@ -30,7 +30,8 @@ impl StatSampler {
             super::config::STAT_PREFIX
         );
         Self {
-            admin,
+            // A sample is worth less than a second of waiting on a stalled Envoy.
+            admin: admin.with_timeout(std::time::Duration::from_secs(1)),
             filter,
             origin,
             series: RefCell::new(Vec::new()),

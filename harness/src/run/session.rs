@@ -147,7 +147,8 @@ async fn steps(
         .ok_or_else(|| anyhow!("Envoy is not running"))?;
     let spec = StepSpec::envoy(listener, envoy);
     let (mut step, err) = step::run(&ctx, spec, Some(&mut timeline)).await;
-    // Envoy's own counters at the end of the step, unless it is gone.
+    // Envoy's own counters at the end of the step, unless it is gone or stalled.
+    let admin = admin.with_timeout(Duration::from_secs(2));
     if let Ok(stats) = admin.stats().await {
         step.envoy_stats = stats;
     }

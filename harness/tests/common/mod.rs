@@ -26,7 +26,8 @@ pub fn cache_dir() -> PathBuf {
 /// managed install (PATH is kept: the install needs the machine's python3).
 pub fn gauntlet() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
-    cmd.env("GAUNTLET_CACHE_DIR", cache_dir()).env_remove("ENVOY_BIN");
+    cmd.env("GAUNTLET_CACHE_DIR", cache_dir())
+        .env_remove("ENVOY_BIN");
     cmd
 }
 
