@@ -79,13 +79,7 @@ load: { rate: 200/s, duration: 60s, warmup: 0 }
         .spawn()
         .unwrap();
     // Wait until the Envoy step has streamed two windows, then interrupt.
-    let windows = dir.join("run/windows-envoy.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&windows).map_or(0, |t| t.lines().count()) < 2 {
-        assert!(Instant::now() < deadline, "the envoy step never started");
-        assert!(child.try_wait().unwrap().is_none(), "gauntlet exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_envoy_windows(&dir, &mut child, 2);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let stopped = Instant::now();

@@ -33,13 +33,7 @@ fn start_long_run(dir: &Path, windows: usize) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let file = dir.join("run/windows-envoy.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&file).map_or(0, |t| t.lines().count()) < windows {
-        assert!(Instant::now() < deadline, "the envoy step never started");
-        assert!(child.try_wait().unwrap().is_none(), "gauntlet exited early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_envoy_windows(dir, &mut child, windows);
     child
 }
 
@@ -168,7 +162,7 @@ timeline:
   - { at: 2s, name: move, route: main, set: { cluster: b } }
 "#,
     );
-    let child = gauntlet()
+    let mut child = gauntlet()
         .arg("run")
         .arg(&scenario)
         .arg("--out")
@@ -177,12 +171,7 @@ timeline:
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let file = dir.join("run/windows-envoy.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&file).map_or(0, |t| t.lines().count()) < 1 {
-        assert!(Instant::now() < deadline, "the envoy step never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_envoy_windows(&dir, &mut child, 1);
     kill(envoy_pid(&dir), Signal::SIGSTOP).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));

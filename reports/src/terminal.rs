@@ -110,13 +110,7 @@ fn added_row(out: &mut String, r: &RunResult) {
 
 fn step_row(out: &mut String, s: &StepResult) {
     let l: &LoadSummary = &s.load;
-    let ok: u64 = l
-        .statuses
-        .iter()
-        .filter(|(code, _)| code.starts_with('2'))
-        .map(|(_, n)| n)
-        .sum();
-    let failed: u64 = l.failures.values().sum();
+    let (ok, other, failed) = crate::markdown::status_classes(l);
     let p: &Percentiles = &l.latency;
     let _ = writeln!(
         out,
@@ -125,7 +119,7 @@ fn step_row(out: &mut String, s: &StepResult) {
         l.achieved_rps,
         l.requests,
         ok,
-        l.responses.saturating_sub(ok),
+        other,
         failed,
         l.error_rate * 100.0,
         p.p50_ms,

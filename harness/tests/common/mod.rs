@@ -108,3 +108,18 @@ pub fn step<'a>(r: &'a RunResult, name: &str) -> &'a gauntlet_reports::StepResul
         panic!("no step `{name}` in {names:?}; error: {:?}", r.error)
     })
 }
+
+/// Waits until the run in `dir` has streamed `n` windows of its Envoy step, failing if the
+/// process exits first or a minute passes.
+pub fn wait_for_envoy_windows(dir: &Path, child: &mut std::process::Child, n: usize) {
+    let file = dir.join("run/windows-envoy.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&file).map_or(0, |t| t.lines().count()) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the envoy step never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "gauntlet exited early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
