@@ -84,10 +84,40 @@ fn a_control_character_after_a_lone_cr_is_on_the_next_line() {
     assert_eq!(error_position("a: b\rc: [\n").0, Some(3));
 }
 
+/// Finding 4 (fuzz/artifacts-found/scenario_parse-4-nel-line-break): serde_yaml (YAML 1.1)
+/// ends lines at NEL, LS and PS, yaml-rust2 (YAML 1.2) does not, and the control-character
+/// check lets them through. So a file the first pass accepts can fail in serde_yaml with
+/// libyaml's raw message, at libyaml's line count: here line 2 of a one-line file.
+#[test]
+#[ignore = "fuzz finding 4: fix pending in scenario/locate.rs (forbidden_char) and decode.rs"]
+fn nel_ls_and_ps_do_not_move_errors_to_other_lines() {
+    for text in [
+        "upstreams: { \"\u{85}\": 1 }",
+        "upstreams: { \"\u{2028}\": 1 }",
+        "upstreams: { \"\u{2029}\": 1 }",
+    ] {
+        let e = scenario::parse(text, Path::new("fuzz.yaml")).unwrap_err();
+        for one in e.all() {
+            assert_eq!(one.line, Some(1), "{text:?}: {one}");
+            assert!(
+                one.column.is_some_and(|c| c <= text.chars().count() + 1),
+                "{text:?}: {one}"
+            );
+            assert!(!one.message.contains(" at line "), "{text:?}: {one}");
+        }
+    }
+}
+
 /// Every committed corpus input (fuzz/corpus/<target>/) still parses without a panic.
 #[test]
 fn the_fuzz_corpus_parses_without_panicking() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    if !root.join("corpus").is_dir() {
+        // A checkout without the fuzz crate (it is not a workspace member) has nothing to
+        // replay; with it, an empty corpus is an error below.
+        eprintln!("no fuzz corpus under {}: skipped", root.display());
+        return;
+    }
     let mut seen = 0;
     for (target, parse) in [
         ("scenario_parse", parse_scenario as fn(&str)),
