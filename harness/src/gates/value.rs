@@ -35,7 +35,10 @@ pub fn number(text: &str, col: usize, unit: Unit) -> Result<Number, GateSyntaxEr
     }
     if unit == Unit::Rps {
         if let Some(v) = text.strip_suffix("rps").and_then(|n| n.parse::<f64>().ok()) {
-            return Ok(Number::Plain(v));
+            return Some(v)
+                .filter(|v| v.is_finite())
+                .map(Number::Plain)
+                .ok_or_else(|| bad("a number", "write e.g. `1000` or `2.5`"));
         }
     }
     let (sign, magnitude) = match text.strip_prefix('-') {

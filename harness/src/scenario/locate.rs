@@ -60,7 +60,7 @@ impl Locator {
         if let Some((pos, c)) = forbidden_char(text) {
             let message = format!("the file contains the character U+{:04X}", u32::from(c));
             return Err(ScenarioError::at(file, pos, None, message).hint(
-                "a scenario is plain text: remove control characters (is this a binary file?)",
+                "a scenario is plain text: remove control characters and Unicode line separators (is this a binary file?)",
             ));
         }
         if let Err(e) = parser.load(&mut rx, true) {
@@ -121,20 +121,26 @@ impl Locator {
     }
 }
 
-/// The first character YAML does not allow in a stream (C0 and C1 controls other than tab,
-/// line breaks and NEL; DEL; U+FFFE and U+FFFF), with its position. yaml-rust2 would take
-/// a NUL for the end of the input, so these are refused before it runs.
+/// The first character a scenario may not contain (C0 and C1 controls other than tab and
+/// line breaks; DEL; U+FFFE and U+FFFF; and NEL, LS and PS, which YAML 1.1 (serde_yaml)
+/// reads as line breaks and YAML 1.2 (yaml-rust2) does not, so the two passes would
+/// disagree about lines), with its position. yaml-rust2 would take a NUL for the end of the
+/// input, so these are refused before it runs. Lines end at `\n`, `\r\n` or a lone `\r`,
+/// as YAML counts them.
 fn forbidden_char(text: &str) -> Option<(Pos, char)> {
     let (mut line, mut column) = (1, 1);
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         let bad = match u32::from(c) {
-            0x09 | 0x0A | 0x0D | 0x85 => false,
+            0x09 | 0x0A | 0x0D => false,
+            0x85 | 0x2028 | 0x2029 => true,
             n => n < 0x20 || (0x7F..=0x9F).contains(&n) || n == 0xFFFE || n == 0xFFFF,
         };
         if bad {
             return Some((Pos::new(line, column), c));
         }
-        if c == '\n' {
+        let line_break = c == '\n' || (c == '\r' && chars.peek() != Some(&'\n'));
+        if line_break {
             line += 1;
             column = 1;
         } else {
