@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -69,15 +68,7 @@ upstreams:
 load: { rate: 200/s, duration: 60s, warmup: 0 }
 "#,
     );
-    let mut child = gauntlet()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(dir.join("run"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&dir, &scenario);
     // Wait until the Envoy step has streamed two windows, then interrupt.
     wait_for_envoy_windows(&dir, &mut child, 2);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -24,15 +24,7 @@ load: { rate: 100/s, duration: 60s, warmup: 0 }
 /// `windows` windows.
 fn start_long_run(dir: &Path, windows: usize) -> Child {
     let scenario = scenario_file(dir, LONG_RUN);
-    let mut child = gauntlet()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(dir.join("run"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(dir, &scenario);
     wait_for_envoy_windows(dir, &mut child, windows);
     child
 }
@@ -162,15 +154,7 @@ timeline:
   - { at: 2s, name: move, route: main, set: { cluster: b } }
 "#,
     );
-    let mut child = gauntlet()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(dir.join("run"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&dir, &scenario);
     wait_for_envoy_windows(&dir, &mut child, 1);
     kill(envoy_pid(&dir), Signal::SIGSTOP).unwrap();
     let out = child.wait_with_output().unwrap();

@@ -60,6 +60,19 @@ pub fn run(dir: &Path, scenario: &Path) -> Output {
         .expect("spawn gauntlet")
 }
 
+/// Starts `gauntlet run <scenario> --out <dir>/run` in the background, output captured.
+pub fn spawn_run(dir: &Path, scenario: &Path) -> std::process::Child {
+    gauntlet()
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(dir.join("run"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn gauntlet")
+}
+
 /// Reads `<dir>/run/result.json`.
 pub fn result(dir: &Path) -> RunResult {
     gauntlet_reports::json::read(&dir.join("run/result.json")).expect("read result.json")
