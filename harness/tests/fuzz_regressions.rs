@@ -24,7 +24,6 @@ fn error_position(text: &str) -> (Option<usize>, Option<usize>) {
 /// counted in bytes (`:\n>\n ré` gives 3:5 on a 3-character line). An editor cannot go
 /// there; the end of the last line (or where the offending node starts) is the place.
 #[test]
-#[ignore = "fuzz finding 1: fix pending in scenario/locate.rs (pos_of)"]
 fn an_error_at_the_end_of_a_file_without_a_final_newline_is_inside_the_file() {
     for text in ["{", "a: [", "name: b\nload: {", "!a", ":\n>\n r\u{e9}"] {
         let lines: Vec<&str> = text.split('\n').collect();

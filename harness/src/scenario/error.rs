@@ -48,9 +48,56 @@ impl Pos {
     }
 }
 
+/// The width in characters of each line, with lines ending at `\n`, `\r\n` or a lone `\r`
+/// as YAML counts them.
+fn line_widths(text: &str) -> Vec<usize> {
+    let mut widths = vec![0];
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\r' => widths.push(0),
+            _ => {
+                if let Some(w) = widths.last_mut() {
+                    *w += 1;
+                }
+            }
+        }
+    }
+    widths
+}
+
 // === impl ScenarioError ===
 
 impl ScenarioError {
+    /// Moves every position onto a place an editor can go to: the YAML parser reports the
+    /// end of a file without a final line break on the line after the last one, and some
+    /// columns in bytes rather than characters. A position past the end of its line goes to
+    /// the line's end; one past the last line, to the end of the last line.
+    pub(crate) fn clamped_to(mut self, text: &str) -> Self {
+        self.clamp(&line_widths(text));
+        let widths = line_widths(text);
+        for more in &mut self.more {
+            more.clamp(&widths);
+        }
+        self
+    }
+
+    fn clamp(&mut self, widths: &[usize]) {
+        let (Some(line), Some(column)) = (self.line, self.column) else {
+            return;
+        };
+        let last = widths.len().max(1);
+        let (line, column) = if line > last {
+            (last, usize::MAX)
+        } else {
+            (line.max(1), column)
+        };
+        let width = widths.get(line - 1).copied().unwrap_or(0);
+        self.line = Some(line);
+        self.column = Some(column.clamp(1, width + 1));
+    }
+
     /// An error about the whole file (unreadable, too large, empty), with no position.
     pub(crate) fn file(file: &Path, message: impl Into<String>) -> Self {
         ScenarioError {

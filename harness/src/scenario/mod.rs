@@ -248,6 +248,10 @@ pub fn parse(text: &str, source: &Path) -> Result<Scenario, ScenarioError> {
 
 /// Validates scenario `text` with the given limits.
 pub fn parse_with(text: &str, source: &Path, limits: &Limits) -> Result<Scenario, ScenarioError> {
+    parse_unclamped(text, source, limits).map_err(|e| e.clamped_to(text))
+}
+
+fn parse_unclamped(text: &str, source: &Path, limits: &Limits) -> Result<Scenario, ScenarioError> {
     if text.len() > limits.max_file_bytes {
         return Err(too_large(source, limits.max_file_bytes));
     }
