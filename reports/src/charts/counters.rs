@@ -63,19 +63,7 @@ pub fn counters(step: &StepResult, events: &[&EventRecord]) -> Result<Option<Str
             thin: false,
         })
         .collect();
-    let x_end = step
-        .load
-        .windows
-        .iter()
-        .map(|w| w.t_s + 1.0)
-        .chain(series.iter().map(|s| s.t_s))
-        .chain(events.iter().map(|e| e.applied_s + 0.5))
-        .fold(1.0, f64::max);
-    let frame = Frame {
-        x_end,
-        warmup_s: step.load.warmup_s,
-        events,
-    };
+    let frame = Frame::new(step, events, series.iter().map(|s| s.t_s));
 
     let mut svg = String::new();
     {

@@ -42,19 +42,7 @@ pub fn resources(step: &StepResult, events: &[&EventRecord]) -> Result<Option<St
         gauntlet,
         pick(|s| Some(s.gauntlet_rss_mb)),
     ));
-    let x_end = step
-        .load
-        .windows
-        .iter()
-        .map(|w| w.t_s + 1.0)
-        .chain(samples.iter().map(|s| s.t_s))
-        .chain(events.iter().map(|e| e.applied_s + 0.5))
-        .fold(1.0, f64::max);
-    let frame = Frame {
-        x_end,
-        warmup_s: step.load.warmup_s,
-        events,
-    };
+    let frame = Frame::new(step, events, samples.iter().map(|s| s.t_s));
 
     let mut svg = String::new();
     {

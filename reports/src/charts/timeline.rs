@@ -30,22 +30,38 @@ pub(crate) struct Frame<'a> {
     pub events: &'a [&'a EventRecord],
 }
 
+impl<'a> Frame<'a> {
+    /// The time axis of a step's charts: long enough for its windows, its events and any
+    /// other sample times the chart draws.
+    pub fn new(
+        step: &StepResult,
+        events: &'a [&'a EventRecord],
+        sample_times: impl Iterator<Item = f64>,
+    ) -> Self {
+        let x_end = step
+            .load
+            .windows
+            .iter()
+            .map(|w| w.t_s + 1.0)
+            .chain(sample_times)
+            .chain(events.iter().map(|e| e.applied_s + 0.5))
+            .fold(step.load.warmup_s.max(1.0), f64::max);
+        Frame {
+            x_end,
+            warmup_s: step.load.warmup_s,
+            events,
+        }
+    }
+}
+
 /// Draws the step's windows as three stacked panels sharing the time axis (seconds from the
 /// step's start, warmup included, the clock events are recorded on). Each window is plotted
 /// at its middle, `t_s + 0.5`.
 pub fn timeline(step: &StepResult, events: &[&EventRecord]) -> Result<String, ChartError> {
     let w = &step.load.windows;
     let mid = |t: f64| t + 0.5;
-    let x_end = w
-        .iter()
-        .map(|w| w.t_s + 1.0)
-        .chain(events.iter().map(|e| e.applied_s + 0.5))
-        .fold(step.load.warmup_s.max(1.0), f64::max);
-    let frame = Frame {
-        x_end,
-        warmup_s: step.load.warmup_s,
-        events,
-    };
+    let frame = Frame::new(step, events, std::iter::empty());
+    let x_end = frame.x_end;
     let mut rps = Vec::new();
     if let Some(target) = step.load.target_rps {
         let mut t = line(
