@@ -5,7 +5,6 @@ use std::path::Path;
 
 use gauntlet::scenario::ScenarioError;
 
-use crate::known::{known_eof_line, known_lone_cr, known_unicode_break};
 use crate::SOURCE;
 
 /// The lines of `text` as a YAML parser counts them: `\n`, `\r\n` and a lone `\r` each end
@@ -59,12 +58,6 @@ pub fn check_scenario_error(e: &ScenarioError, text: &str) {
             one.column.is_none() || one.line.is_some(),
             "a column without a line in {one:?}"
         );
-        if known_eof_line(one, text, &lines)
-            || known_lone_cr(one, text)
-            || known_unicode_break(text)
-        {
-            continue;
-        }
         if let Some(line) = one.line {
             assert!(
                 (1..=lines.len()).contains(&line),

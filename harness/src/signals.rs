@@ -29,6 +29,8 @@ pub fn install() -> CancellationToken {
                 cancel.cancel();
             } else {
                 eprintln!("gauntlet: aborted");
+                // Children die with us; containers do not, so remove them first (bounded).
+                crate::envoy::container::remove_live_blocking();
                 std::process::exit(exit::INTERRUPTED.into());
             }
         }

@@ -40,7 +40,12 @@ fn scenario_reference_matches_the_parser_docs() {
     check(
         "docs/scenario-format.md",
         "Scenario file reference",
-        &["src/scenario/mod.rs"],
+        &[
+            "src/scenario/mod.rs",
+            "src/scenario/sizing.rs",
+            "src/scenario/container.rs",
+            "src/scenario/grpc.rs",
+        ],
     );
 }
 

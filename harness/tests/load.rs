@@ -37,6 +37,8 @@ fn plan(target: SocketAddr, mode: Mode, connections: u32, duration_ms: u64) -> L
         timeout: Duration::from_secs(2),
         workers: 2,
         start_at: None,
+        streams: None,
+        grpc_deadline: None,
     }
 }
 

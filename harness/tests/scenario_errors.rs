@@ -126,7 +126,9 @@ fn inline_cases() {
         (with("envoy: { log_level: warnng }\n"), "6:21 envoy.log_level: `warnng` is not one of"),
         (with("envoy: { concurrency: 0 }\n"), "6:23 envoy.concurrency: concurrency must be at least 1"),
         (with("envoy: { listen_port: 70000 }\n"), "6:23 envoy.listen_port: listen_port of 70000 is over the limit of 65535"),
-        (with("envoy: { image: envoy:latest }\n"), "6:10 envoy.image: unknown field `image`"),
+        (with("envoy: { image: Envoy:Latest }\n"), "6:17 envoy.image: `Envoy:Latest` is not an image reference"),
+        (with("envoy: { image: \"gauntlet/envoy:1.40.0\", cpus: 0 }\n"), "6:48 envoy.cpus: cpus must be more than 0"),
+        (with("envoy: { image: \"gauntlet/envoy:1.40.0\", memory: 1Mi }\n"), "6:50 envoy.memory: under the engine's minimum"),
         // Upstreams.
         ("name: bench\nupstreams: {}\nload: { rate: 1, duration: 1s }\n".into(), "2:12 upstreams: no upstreams are declared"),
         (BASE.replace("endpoints: 2", "endpoints: 0"), "3:25 upstreams.backend.endpoints: endpoints must be at least 1"),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::grpc::GrpcStatusMix;
 use crate::{Chaos, MockError};
 
 /// How an endpoint answers. Every field is plain data so it can be logged, diffed and
@@ -22,6 +23,11 @@ pub struct Behavior {
     /// off, so behaviours without chaos serialise as they always did.
     #[serde(default, skip_serializing_if = "Chaos::is_off")]
     pub chaos: Chaos,
+    /// Answer as a unary gRPC method with statuses from this mix (see [`crate::grpc`]);
+    /// `statuses` is then unused and `body_bytes` is the size of the message. `None` (the
+    /// default, left out of the JSON) answers plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcStatusMix>,
 }
 
 impl Default for Behavior {
@@ -31,6 +37,7 @@ impl Default for Behavior {
             statuses: StatusMix::always(200),
             body_bytes: 0,
             chaos: Chaos::default(),
+            grpc: None,
         }
     }
 }
@@ -83,6 +90,9 @@ impl Behavior {
         self.latency.validate()?;
         self.statuses.validate()?;
         self.chaos.validate()?;
+        if let Some(grpc) = &self.grpc {
+            grpc.validate()?;
+        }
         if self.body_bytes > MAX_BODY_BYTES {
             return Err(invalid(format!(
                 "body of {} bytes is larger than the limit of {MAX_BODY_BYTES}",

@@ -26,6 +26,8 @@ enum Kind {
     Full(Option<Bytes>),
     /// A body sent a chunk at a time.
     Slow(Slow),
+    /// A gRPC answer: the message (`None` once sent), then the trailers (`None` once sent).
+    Grpc(Option<Bytes>, Option<http::HeaderMap>),
 }
 
 #[derive(Debug)]
@@ -65,6 +67,15 @@ impl MockBody {
     }
 }
 
+impl MockBody {
+    /// A gRPC answer: one framed message in one frame, then `trailers`.
+    pub fn grpc(message: Bytes, trailers: http::HeaderMap) -> Self {
+        Self {
+            kind: Kind::Grpc((!message.is_empty()).then_some(message), Some(trailers)),
+        }
+    }
+}
+
 impl Default for MockBody {
     fn default() -> Self {
         Self::full(Bytes::new())
@@ -81,6 +92,10 @@ impl Body for MockBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match &mut self.get_mut().kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Grpc(message, trailers) => Poll::Ready(match message.take() {
+                Some(m) => Some(Ok(Frame::data(m))),
+                None => trailers.take().map(|t| Ok(Frame::trailers(t))),
+            }),
             Kind::Slow(slow) => {
                 if slow.rest.is_empty() {
                     return Poll::Ready(None);
@@ -104,6 +119,7 @@ impl Body for MockBody {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Slow(slow) => slow.rest.is_empty(),
+            Kind::Grpc(message, trailers) => message.is_none() && trailers.is_none(),
         }
     }
 
@@ -111,6 +127,7 @@ impl Body for MockBody {
         let len = match &self.kind {
             Kind::Full(bytes) => bytes.as_ref().map_or(0, Bytes::len),
             Kind::Slow(slow) => slow.rest.len(),
+            Kind::Grpc(message, _) => message.as_ref().map_or(0, Bytes::len),
         };
         SizeHint::with_exact(len as u64)
     }

@@ -10,6 +10,8 @@ const FIRST_STATUS: u16 = 100;
 /// The highest status with its own counter.
 const LAST_STATUS: u16 = 599;
 const STATUS_SLOTS: usize = (LAST_STATUS - FIRST_STATUS + 1) as usize;
+/// gRPC status codes 0..=16.
+const GRPC_SLOTS: usize = crate::grpc::MAX_CODE as usize + 1;
 
 /// Live counters of one endpoint. Every field is an atomic updated with relaxed ordering:
 /// the numbers are statistics, not synchronisation, and a snapshot taken while requests run
@@ -18,6 +20,7 @@ const STATUS_SLOTS: usize = (LAST_STATUS - FIRST_STATUS + 1) as usize;
 pub struct Counters {
     requests: AtomicU64,
     by_status: [AtomicU64; STATUS_SLOTS],
+    by_grpc_status: [AtomicU64; GRPC_SLOTS],
     bytes: AtomicU64,
     connections_accepted: AtomicU64,
     connections_active: AtomicU64,
@@ -31,6 +34,7 @@ impl Default for Counters {
         Self {
             requests: AtomicU64::new(0),
             by_status: [const { AtomicU64::new(0) }; STATUS_SLOTS],
+            by_grpc_status: [const { AtomicU64::new(0) }; GRPC_SLOTS],
             bytes: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_active: AtomicU64::new(0),
@@ -59,6 +63,14 @@ impl Counters {
         }
         if body_bytes > 0 {
             self.bytes.fetch_add(body_bytes, Relaxed);
+        }
+    }
+
+    /// Counts the `grpc-status` of a gRPC answer (counted by [`Counters::response`] too).
+    #[inline]
+    pub fn grpc_status(&self, code: u8) {
+        if let Some(slot) = self.by_grpc_status.get(usize::from(code)) {
+            slot.fetch_add(1, Relaxed);
         }
     }
 
@@ -100,9 +112,17 @@ impl Counters {
                 (n > 0).then_some((code, n))
             })
             .collect();
+        let by_grpc_status = (0..=crate::grpc::MAX_CODE)
+            .zip(&self.by_grpc_status)
+            .filter_map(|(code, n)| {
+                let n = n.load(Relaxed);
+                (n > 0).then_some((code, n))
+            })
+            .collect();
         EndpointCounts {
             requests: self.requests.load(Relaxed),
             by_status,
+            by_grpc_status,
             bytes: self.bytes.load(Relaxed),
             connections: self.connections_accepted.load(Relaxed),
             hung: self.hung.load(Relaxed),
@@ -115,7 +135,7 @@ impl Counters {
     /// a count). Fields are zeroed one by one, so requests in flight may land on either side.
     pub fn reset(&self) {
         self.requests.store(0, Relaxed);
-        for slot in &self.by_status {
+        for slot in self.by_status.iter().chain(&self.by_grpc_status) {
             slot.store(0, Relaxed);
         }
         self.bytes.store(0, Relaxed);
@@ -144,6 +164,9 @@ pub struct EndpointCounts {
     pub requests: u64,
     /// Responses sent, by status; only statuses that were sent appear.
     pub by_status: BTreeMap<u16, u64>,
+    /// gRPC answers by `grpc-status` code; empty (and left out of the JSON) for HTTP.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_grpc_status: BTreeMap<u8, u64>,
     /// Response body bytes sent.
     pub bytes: u64,
     /// Connections accepted, including any that only carried control API requests.
@@ -168,6 +191,9 @@ pub struct UpstreamCounts {
     pub requests: u64,
     /// Responses sent by all endpoints, by status.
     pub by_status: BTreeMap<u16, u64>,
+    /// gRPC answers by all endpoints, by `grpc-status` code.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_grpc_status: BTreeMap<u8, u64>,
     /// Requests hung by all endpoints.
     #[serde(default)]
     pub hung: u64,
@@ -188,10 +214,15 @@ impl UpstreamCounts {
         for (&code, &n) in endpoints.iter().flat_map(|e| &e.by_status) {
             *by_status.entry(code).or_insert(0) += n;
         }
+        let mut by_grpc_status = BTreeMap::new();
+        for (&code, &n) in endpoints.iter().flat_map(|e| &e.by_grpc_status) {
+            *by_grpc_status.entry(code).or_insert(0) += n;
+        }
         Self {
             name: name.into(),
             requests: endpoints.iter().map(|e| e.requests).sum(),
             by_status,
+            by_grpc_status,
             hung: endpoints.iter().map(|e| e.hung).sum(),
             reset: endpoints.iter().map(|e| e.reset).sum(),
             closed: endpoints.iter().map(|e| e.closed).sum(),

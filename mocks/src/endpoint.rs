@@ -11,6 +11,7 @@ use rand::Rng;
 
 use crate::chaos::ChaosTable;
 use crate::counters::Counters;
+use crate::grpc::GrpcTable;
 use crate::sample::{LatencySampler, StatusTable};
 use crate::{Behavior, MockError};
 
@@ -39,6 +40,7 @@ pub struct Prepared {
     statuses: StatusTable,
     chaos: ChaosTable,
     chaos_enabled: bool,
+    grpc: Option<GrpcTable>,
 }
 
 impl Prepared {
@@ -49,6 +51,10 @@ impl Prepared {
         let statuses = StatusTable::new(&behavior.statuses)?;
         let chaos = ChaosTable::new(&behavior.chaos)?;
         let chaos_enabled = !behavior.chaos.is_off();
+        let grpc = match &behavior.grpc {
+            Some(mix) => Some(GrpcTable::new(mix, behavior.body_bytes)?),
+            None => None,
+        };
         let n = behavior.body_bytes;
         let body = match FILL.get(..n) {
             Some(slice) => Bytes::from_static(slice),
@@ -61,7 +67,14 @@ impl Prepared {
             statuses,
             chaos,
             chaos_enabled,
+            grpc,
         })
+    }
+
+    /// The gRPC statuses and message, when the endpoint answers as a gRPC method.
+    #[inline]
+    pub fn grpc(&self) -> Option<&GrpcTable> {
+        self.grpc.as_ref()
     }
 
     /// The behaviour as given.
@@ -227,6 +240,7 @@ mod tests {
                 close: 0.5,
                 ..crate::Chaos::default()
             },
+            grpc: None,
         };
         assert!(!state.behavior.load().chaos_enabled());
         state.set_behavior(next.clone()).unwrap();

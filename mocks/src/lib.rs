@@ -17,6 +17,8 @@ mod control;
 pub mod counters;
 pub mod endpoint;
 mod error;
+pub mod fanout;
+pub mod grpc;
 pub mod sample;
 pub mod server;
 mod service;
@@ -30,5 +32,9 @@ pub use control::PREFIX as CONTROL_PREFIX;
 pub use counters::{Counters, EndpointCounts, UpstreamCounts};
 pub use endpoint::{EndpointId, EndpointState, Prepared};
 pub use error::MockError;
+pub use fanout::{
+    parse_call, serve_fanout, url_env_var, Call, CallMode, FanoutConfig, FanoutCounts, FanoutStats,
+};
+pub use grpc::GrpcStatusMix;
 pub use server::{serve, serve_with, ServeOptions};
 pub use upstream::{start_upstream, UpstreamConfig, UpstreamHandle};

@@ -35,6 +35,8 @@ use crate::SlowBody;
 
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain");
 const CLOSE: HeaderValue = HeaderValue::from_static("close");
+const APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 // === impl ConnShared ===
 
@@ -162,7 +164,15 @@ impl hyper::service::Service<Request<Incoming>> for EndpointService {
             Some(chaos) => chaos.draw_fate(&mut local.rng),
         };
         let delay = prepared.sample_latency(&mut local.rng);
-        let status = prepared.sample_status(&mut local.rng);
+        // A gRPC answer is HTTP 200 whatever its `grpc-status`.
+        let grpc = prepared.grpc().map(|table| {
+            let code = table.sample(&mut local.rng);
+            (code, table.status_value(code))
+        });
+        let status = match grpc {
+            Some(_) => StatusCode::OK,
+            None => prepared.sample_status(&mut local.rng),
+        };
         let (close, slow) = match &chaos {
             None => (Close::Keep, None),
             Some(chaos) => {
@@ -176,7 +186,12 @@ impl hyper::service::Service<Request<Incoming>> for EndpointService {
             }
         };
         // 204 and 304 carry no body; HEAD gets the headers of the body but not its bytes.
-        let body = if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        let body = if let Some((code, _)) = &grpc {
+            match (*code == crate::grpc::OK, prepared.grpc()) {
+                (true, Some(table)) => table.message().clone(),
+                _ => Bytes::new(),
+            }
+        } else if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
             Bytes::new()
         } else {
             prepared.body().clone()
@@ -201,6 +216,7 @@ impl hyper::service::Service<Request<Incoming>> for EndpointService {
             sent_bytes,
             close,
             slow,
+            grpc,
         };
         if drained {
             respond.stage = respond.after_drain();
@@ -254,6 +270,8 @@ pub(crate) struct Respond {
     sent_bytes: u64,
     close: Close,
     slow: Option<SlowBody>,
+    /// A gRPC answer's code and its `grpc-status` value.
+    grpc: Option<(u8, HeaderValue)>,
 }
 
 enum Stage {
@@ -312,15 +330,38 @@ impl Respond {
         let counters = &shared.state.counters;
         counters.response(self.status.as_u16(), self.sent_bytes);
         let bytes = std::mem::take(&mut self.body);
-        let body = match self.slow {
+        let grpc = self.grpc.take();
+        let body = match (&grpc, self.slow) {
+            // `OK`: the message, then the status in the trailers (one small map per answer,
+            // which hyper's trailer API takes by value). Other codes are trailers-only.
+            (Some((code, value)), _) => {
+                counters.grpc_status(*code);
+                if *code == crate::grpc::OK {
+                    let mut trailers = http::HeaderMap::with_capacity(1);
+                    trailers.insert(GRPC_STATUS, value.clone());
+                    MockBody::grpc(bytes, trailers)
+                } else {
+                    MockBody::full(bytes)
+                }
+            }
             // `sent_bytes` is 0 for HEAD and for empty bodies: nothing to trickle.
-            Some(slow) if self.sent_bytes > 0 => MockBody::slow(bytes, slow),
-            _ => MockBody::full(bytes),
+            (None, Some(slow)) if self.sent_bytes > 0 => MockBody::slow(bytes, slow),
+            (None, _) => MockBody::full(bytes),
         };
         let mut response = Response::new(body);
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, TEXT_PLAIN);
+        match grpc {
+            Some((code, value)) => {
+                headers.insert(CONTENT_TYPE, APPLICATION_GRPC);
+                if code != crate::grpc::OK {
+                    headers.insert(GRPC_STATUS, value);
+                }
+            }
+            None => {
+                headers.insert(CONTENT_TYPE, TEXT_PLAIN);
+            }
+        }
         headers.insert(UPSTREAM_HEADER, shared.upstream_header.clone());
         headers.insert(ENDPOINT_HEADER, shared.endpoint_header.clone());
         match self.close {

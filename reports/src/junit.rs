@@ -226,6 +226,8 @@ mod tests {
             events: Vec::new(),
             xds: Vec::new(),
             gates,
+            sizing: None,
+            graph: None,
         }
     }
 

@@ -4,13 +4,18 @@
 //! `RunResult` is built, so every output format shows the same numbers.
 
 pub mod charts;
+pub mod compare;
 pub mod fortio;
+pub mod graph;
+pub mod graph_view;
 pub mod hlog;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod sizing;
+pub mod sizing_text;
 pub mod terminal;
 
 pub use model::*;

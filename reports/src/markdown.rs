@@ -16,7 +16,9 @@ pub fn render(result: &RunResult) -> String {
     header(&mut out, result);
     steps(&mut out, result);
     gates(&mut out, &result.gates);
+    crate::graph_view::markdown(&mut out, result);
     resources(&mut out, result);
+    crate::sizing_text::markdown(&mut out, result);
     events(&mut out, result);
     xds(&mut out, result);
     mocks(&mut out, result);
@@ -42,12 +44,14 @@ pub(crate) fn verdict(r: &RunResult) -> (String, bool) {
 /// Responses with a 2xx status, other responses, and failed requests, as counted by the load
 /// generator (the sums of the model's per-code and per-kind counters).
 pub(crate) fn status_classes(l: &LoadSummary) -> (u64, u64, u64) {
+    // A gRPC call that ended `OK` counts with the 2xx answers.
     let ok: u64 = l
         .statuses
         .iter()
         .filter(|(code, _)| code.starts_with('2'))
         .map(|(_, n)| n)
-        .sum();
+        .sum::<u64>()
+        + l.grpc_statuses.get("OK").copied().unwrap_or(0);
     let failed: u64 = l.failures.values().sum();
     (ok, l.responses.saturating_sub(ok), failed)
 }
@@ -60,6 +64,32 @@ pub(crate) fn failure_kinds(l: &LoadSummary) -> String {
         .map(|(k, n)| format!("{k} {n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The non-2xx count, with the gRPC statuses other than `OK` when there are any, e.g.
+/// `60 (UNAVAILABLE: 60)`.
+pub(crate) fn other_cell(l: &LoadSummary, other: u64) -> String {
+    let not_ok: std::collections::BTreeMap<String, u64> = l
+        .grpc_statuses
+        .iter()
+        .filter(|(name, _)| *name != "OK")
+        .map(|(k, n)| (k.clone(), *n))
+        .collect();
+    if not_ok.is_empty() {
+        other.to_string()
+    } else {
+        format!("{other} ({})", codes(&not_ok))
+    }
+}
+
+/// A mock's answers: HTTP statuses, then gRPC statuses when it speaks gRPC, e.g.
+/// `200: 100; gRPC OK: 70, UNAVAILABLE: 30`.
+pub(crate) fn mock_codes(m: &crate::MockCounts) -> String {
+    if m.grpc_statuses.is_empty() {
+        codes(&m.statuses)
+    } else {
+        format!("{}; gRPC {}", codes(&m.statuses), codes(&m.grpc_statuses))
+    }
 }
 
 /// Responses by status code, e.g. `200: 97, 503: 3`.
@@ -201,6 +231,7 @@ fn steps(out: &mut String, r: &RunResult) {
     for s in &r.steps {
         let l = &s.load;
         let (ok, other, failed) = status_classes(l);
+        let other = escape(&other_cell(l, other));
         let kinds = failure_kinds(l);
         let failures = if kinds.is_empty() {
             failed.to_string()
@@ -359,7 +390,7 @@ fn mocks(out: &mut String, r: &RunResult) {
                 escape(&s.name),
                 escape(name),
                 m.requests,
-                escape(&codes(&m.statuses)),
+                escape(&mock_codes(m)),
                 endpoints.join(" / "),
                 m.hung,
                 m.reset,

@@ -43,6 +43,14 @@ pub struct RunResult {
     /// Every gate of the scenario with its measured value and verdict.
     #[serde(default)]
     pub gates: Vec<GateResult>,
+    /// Sweep points, CPU fits, capacity plan and `find_max_rps` walk, when the scenario
+    /// asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizing: Option<crate::sizing::Sizing>,
+    /// Single-service and integration phases: each hop's figures (ingress, service,
+    /// egress; or the service graph's edges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<crate::graph::ServiceGraph>,
 }
 
 /// How the run ended.
@@ -68,16 +76,31 @@ pub struct Machine {
 }
 
 /// Which Envoy ran, as Envoy itself reports it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EnvoyInfo {
     /// Semantic version from admin `/server_info`, e.g. `1.40.0`.
     pub version: String,
     /// Full build string from `/server_info`.
     pub build: String,
     pub binary: String,
-    /// How the binary was found: explicit, env, path or managed.
+    /// How the binary was found: explicit, env, path or managed; `container` for an image.
     pub source: String,
     pub concurrency: u32,
+    /// The image and limits, when Envoy ran in a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerLimits>,
+}
+
+/// Envoy's container: its image and the limits it ran under (`None`: unlimited).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContainerLimits {
+    pub image: String,
+    /// CPU limit in cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Memory limit, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<f64>,
 }
 
 /// One load step (`baseline`: client → mocks; `envoy`: client → Envoy → mocks).
@@ -117,6 +140,25 @@ pub struct ResourceSample {
     pub envoy_rss_mb: Option<f64>,
     pub gauntlet_cpu: f64,
     pub gauntlet_rss_mb: f64,
+    /// From Envoy's container cgroup (absent for a process): CFS periods in this interval
+    /// and how many of them were throttled, and the time spent throttled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_periods: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_throttled_periods: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_throttled_ms: Option<f64>,
+    /// Throttled periods over periods in this interval (0 when there were none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_throttled_share: Option<f64>,
+    /// The container's memory: usage (page cache included), working set (usage less
+    /// inactive file pages, what the OOM killer and Kubernetes look at), peak so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_memory_mb: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_working_set_mb: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_memory_peak_mb: Option<f64>,
 }
 
 /// Resource use over the measured part of a step (warmup excluded).
@@ -130,6 +172,20 @@ pub struct ResourceSummary {
     pub envoy_rss_max_mb: f64,
     /// Cores the whole Gauntlet process used (load generator, mocks, xDS).
     pub gauntlet_cpu_mean: f64,
+    /// Container only: the CPU limit, the share of CFS periods that were throttled, the
+    /// throttled periods and time, and the largest working set and peak memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_cpu_limit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_throttled_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_throttled_periods: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_throttled_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_working_set_max_mb: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy_memory_peak_mb: Option<f64>,
 }
 
 /// One sample of Envoy's stats during a step.
@@ -176,11 +232,15 @@ pub struct LoadSummary {
     pub warmup_s: f64,
     pub requests: u64,
     pub responses: u64,
-    /// Responses by status code.
+    /// Responses by status code (HTTP; empty for gRPC calls, see `grpc_statuses`).
     pub statuses: BTreeMap<String, u64>,
+    /// gRPC calls by `grpc-status` name (`OK`, `UNAVAILABLE`, …); only for `grpc` load.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grpc_statuses: BTreeMap<String, u64>,
     /// Failed requests by kind: connect, reset, timeout, protocol, other.
     pub failures: BTreeMap<String, u64>,
-    /// Share of requests that failed or got a 5xx.
+    /// Share of requests that failed, got a 5xx, or (gRPC) ended with a status other
+    /// than `OK`.
     pub error_rate: f64,
     pub achieved_rps: f64,
     /// From the intended send time (coordinated-omission corrected).
@@ -233,8 +293,10 @@ pub struct Window {
     pub warmup: bool,
     pub requests: u64,
     pub responses: u64,
+    /// Responses by HTTP status code; gRPC calls by `grpc-status` name (`OK`, …).
     pub statuses: BTreeMap<String, u64>,
     pub failures: u64,
+    /// Failures, 5xx responses, and gRPC calls that did not end `OK`.
     pub errors: u64,
     pub rps: f64,
     pub p50_ms: f64,
@@ -251,6 +313,9 @@ pub struct Window {
 pub struct MockCounts {
     pub requests: u64,
     pub statuses: BTreeMap<String, u64>,
+    /// gRPC answers by `grpc-status` name; only for gRPC upstreams.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grpc_statuses: BTreeMap<String, u64>,
     /// Requests per endpoint, in endpoint order.
     pub endpoints: Vec<u64>,
     /// Requests the mock left unanswered on purpose (chaos `hang`).

@@ -11,6 +11,8 @@ pub fn render(result: &RunResult) -> String {
     steps_table(&mut out, result);
     saturation_notes(&mut out, &result.steps);
     resources(&mut out, &result.steps);
+    crate::graph_view::terminal(&mut out, result);
+    crate::sizing_text::terminal(&mut out, result);
     xds_line(&mut out, result);
     events(&mut out, result);
     mocks(&mut out, result);
@@ -66,6 +68,14 @@ fn steps_table(out: &mut String, r: &RunResult) {
         step_row(out, s);
     }
     added_row(out, r);
+    for s in r.steps.iter().filter(|s| !s.load.grpc_statuses.is_empty()) {
+        let _ = writeln!(
+            out,
+            "grpc statuses ({}): {}",
+            s.name,
+            crate::markdown::codes(&s.load.grpc_statuses)
+        );
+    }
 }
 
 fn table_header(out: &mut String) {
@@ -227,7 +237,12 @@ fn gates(out: &mut String, r: &RunResult) {
 fn mocks(out: &mut String, r: &RunResult) {
     let Some(step) = r.steps.last() else { return };
     for (name, m) in &step.mocks {
-        let statuses: Vec<String> = m.statuses.iter().map(|(c, n)| format!("{c}:{n}")).collect();
+        let statuses: Vec<String> = m
+            .statuses
+            .iter()
+            .chain(&m.grpc_statuses)
+            .map(|(c, n)| format!("{c}:{n}"))
+            .collect();
         let _ = writeln!(
             out,
             "mock {name} ({} step): {} requests [{}], per endpoint {:?}",

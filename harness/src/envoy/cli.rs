@@ -53,3 +53,28 @@ pub async fn which(version: Option<&str>) -> Result<String, EnvoyError> {
         resolved.full_version
     ))
 }
+
+/// `gauntlet envoy image <version>`: builds `gauntlet/envoy:<version>` in the local Docker
+/// engine from the managed install (nothing to do when it is up to date).
+pub async fn image(version: &str) -> Result<String, super::DockerError> {
+    let image = super::image::envoy_image(version).await?;
+    Ok(image_report(&image))
+}
+
+/// `gauntlet envoy mock-image [--binary PATH]`: builds `gauntlet/mock:<gauntlet version>`.
+pub async fn mock_image(binary: Option<std::path::PathBuf>) -> Result<String, super::DockerError> {
+    let image = super::image::mock_image(binary).await?;
+    Ok(image_report(&image))
+}
+
+fn image_report(image: &super::image::Image) -> String {
+    let what = if image.built { "built" } else { "up to date" };
+    format!(
+        "{} {what} ({} files, {:.1} MB, {:.1} s, id {})",
+        image.tag,
+        image.files,
+        image.bytes as f64 / 1e6,
+        image.took.as_secs_f64(),
+        super::docker::short(image.id.trim_start_matches("sha256:"))
+    )
+}

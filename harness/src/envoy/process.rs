@@ -235,7 +235,7 @@ pub async fn launch(cfg: LaunchConfig) -> Result<EnvoyProcess, EnvoyError> {
 
 /// Waits for the admin address file, then for `/ready` to say `LIVE`; `stage` says how far
 /// it got, for the error when the caller's deadline passes first.
-async fn wait_live(address_path: &Path, stage: &mut String) -> AdminClient {
+pub(super) async fn wait_live(address_path: &Path, stage: &mut String) -> AdminClient {
     let addr = loop {
         if let Some(addr) = read_admin_address(address_path) {
             break addr;
@@ -261,7 +261,7 @@ fn read_admin_address(path: &Path) -> Option<SocketAddr> {
 
 /// The last `lines` lines of a log file (reading at most its last 64 KiB), leaving out the
 /// list of compiled-in extensions Envoy logs at start-up, which would hide the error.
-fn read_log_tail(path: &Path, lines: usize) -> String {
+pub(super) fn read_log_tail(path: &Path, lines: usize) -> String {
     const MAX: u64 = 64 * 1024;
     let read = || -> io::Result<String> {
         let mut file = fs::File::open(path)?;

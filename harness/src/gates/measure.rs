@@ -108,7 +108,7 @@ fn whole(metric: &Metric, step: &StepResult) -> Result<Measured, String> {
         }
         Metric::Errors(m) => share(
             *m,
-            failures + status_count(load, StatusMatch::Class(5)),
+            failures + status_count(load, StatusMatch::Class(5)) + grpc_errors(load),
             ended,
         )?,
         Metric::Status(s, m) => share(*m, status_count(load, *s), ended)?,
@@ -282,6 +282,15 @@ fn share(m: Measure, n: u64, of: u64) -> Result<Measured, String> {
             format!("{n} of {of}"),
         )),
     }
+}
+
+/// gRPC calls that did not end `OK`: errors like 5xx answers.
+fn grpc_errors(load: &LoadSummary) -> u64 {
+    load.grpc_statuses
+        .iter()
+        .filter(|(name, _)| *name != "OK")
+        .map(|(_, n)| n)
+        .sum()
 }
 
 fn status_count(load: &LoadSummary, s: StatusMatch) -> u64 {

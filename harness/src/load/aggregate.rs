@@ -1,23 +1,39 @@
 //! The aggregator: merges the workers' window parts into whole windows (emitting each, in
 //! order, as soon as every worker has handed in its part) and their totals into the outcome.
+//!
+//! Only windows still waiting for a worker's part hold a live histogram. An emitted window
+//! is reduced to its compact form at once (figures plus the serialized histogram) after its
+//! latency is merged into the one running histogram of the measured part, so memory does not
+//! grow by a live histogram per second of a long step.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::compact::WindowLatency;
 use super::outcome::{latency_histogram, Failures, StatusCounts, WindowReport};
 use super::record::{WindowPart, WorkerTotals};
 use super::window::Windows;
+
+/// A window still receiving parts: its live merged histogram and how many parts it has.
+struct Pending {
+    report: WindowReport,
+    latency: Histogram<u64>,
+    parts: usize,
+}
 
 /// Merged windows and totals of one run.
 pub(crate) struct Aggregator {
     windows: Windows,
     workers: usize,
-    /// Windows with parts from some workers: the merged window and how many parts it has.
-    pending: BTreeMap<u32, (WindowReport, usize)>,
+    /// Windows with parts from some workers, by index.
+    pending: BTreeMap<u32, Pending>,
     next_emit: u32,
     done: Vec<WindowReport>,
+    /// Corrected latency of every emitted measured window, merged in emit order.
+    measured: Histogram<u64>,
     progress: Option<UnboundedSender<WindowReport>>,
     totals: Vec<WorkerTotals>,
 }
@@ -34,6 +50,7 @@ impl Aggregator {
             pending: BTreeMap::new(),
             next_emit: 0,
             done: Vec::with_capacity(windows.count() as usize),
+            measured: latency_histogram(0),
             progress,
             totals: Vec::with_capacity(workers),
         }
@@ -42,7 +59,7 @@ impl Aggregator {
     /// Adds one worker's part of a window; emits the windows that are now complete.
     pub fn window(&mut self, part: WindowPart) {
         let windows = self.windows;
-        let (w, parts) = self.pending.entry(part.index).or_insert_with(|| {
+        let p = self.pending.entry(part.index).or_insert_with(|| {
             let (start, end) = windows.bounds(part.index);
             let report = WindowReport {
                 index: part.index,
@@ -52,22 +69,26 @@ impl Aggregator {
                 sent: 0,
                 responses: StatusCounts::default(),
                 failures: Failures::default(),
-                latency: latency_histogram(part.latency.max()),
+                latency: WindowLatency::default(),
             };
-            (report, 0)
+            Pending {
+                report,
+                latency: latency_histogram(part.latency.max()),
+                parts: 0,
+            }
         });
-        w.sent += part.sent;
-        w.responses.merge(&part.responses);
-        w.failures.merge(&part.failures);
+        p.report.sent += part.sent;
+        p.report.responses.merge(&part.responses);
+        p.report.failures.merge(&part.failures);
         // Both histograms auto-resize, so adding cannot fail.
-        let _ = w.latency.add(&part.latency);
-        *parts += 1;
+        let _ = p.latency.add(&part.latency);
+        p.parts += 1;
         while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() != self.next_emit || entry.get().1 < self.workers {
+            if *entry.key() != self.next_emit || entry.get().parts < self.workers {
                 break;
             }
-            let (report, _) = entry.remove();
-            self.emit(report);
+            let p = entry.remove();
+            self.emit(p);
         }
     }
 
@@ -82,15 +103,34 @@ impl Aggregator {
     }
 
     /// Emits whatever is still pending (a worker died, or the run was cancelled) and returns
-    /// every window in order with the workers' totals.
-    pub fn finish(mut self) -> (Vec<WindowReport>, Vec<WorkerTotals>) {
-        for (_, (report, _)) in std::mem::take(&mut self.pending) {
-            self.emit(report);
+    /// every window in order, the merged corrected latency of the measured windows, and the
+    /// workers' totals.
+    pub fn finish(mut self) -> (Vec<WindowReport>, Histogram<u64>, Vec<WorkerTotals>) {
+        for (_, p) in std::mem::take(&mut self.pending) {
+            self.emit(p);
         }
-        (self.done, self.totals)
+        (self.done, self.measured, self.totals)
     }
 
-    fn emit(&mut self, report: WindowReport) {
+    /// Heap bytes the emitted windows keep (their compact latency), for the memory bound.
+    #[cfg(test)]
+    fn retained_window_bytes(&self) -> usize {
+        self.done.iter().map(|w| w.latency.retained_bytes()).sum()
+    }
+
+    /// Merges a complete window into the step's latency, reduces it, and drops its live
+    /// histogram.
+    fn emit(&mut self, p: Pending) {
+        let Pending {
+            mut report,
+            latency,
+            ..
+        } = p;
+        if !report.warmup {
+            let _ = self.measured.add(&latency);
+        }
+        report.latency = WindowLatency::of(&latency);
+        drop(latency);
         self.next_emit = report.index + 1;
         if let Some(p) = &self.progress {
             // The orchestrator may stop listening; the windows are in the outcome anyway.
@@ -143,12 +183,49 @@ mod tests {
         );
         assert_eq!(w1.start, Duration::from_secs(1));
         a.window(part(2, 1, 100));
-        let (all, _) = a.finish();
+        let (all, _, _) = a.finish();
         assert_eq!(all.iter().map(|w| w.index).collect::<Vec<_>>(), [0, 1, 2]);
         assert_eq!(
             rx.try_recv().unwrap().index,
             2,
             "finish emits what is pending"
         );
+    }
+
+    /// Ten minutes of windows with latencies up to 2 s: a live histogram of that range is
+    /// tens of kilobytes, the compact window well under one.
+    #[test]
+    fn emitted_windows_keep_no_live_histogram() {
+        let n = 600u32;
+        let mut a = Aggregator::new(Windows::new(0, u64::from(n) * 1_000_000_000), 1, None);
+        let mut live = 0;
+        let mut expect = latency_histogram(0);
+        for i in 0..n {
+            let mut p = part(i, 1000, 100);
+            for k in 0..1000u64 {
+                // A spread of latencies from 100 µs to 2 s, different in every window.
+                p.latency
+                    .record(100 + (k * 2_003 + u64::from(i) * 7) % 2_000_000)
+                    .unwrap();
+            }
+            live = live.max(p.latency.distinct_values() * std::mem::size_of::<u64>());
+            expect.add(&p.latency).unwrap();
+            a.window(p);
+        }
+        assert!(a.pending.is_empty(), "every window was emitted");
+        let per_window = a.retained_window_bytes() / n as usize;
+        assert!(live > 20_000, "a live window histogram spans {live} bytes");
+        assert!(
+            per_window < 4_000,
+            "an emitted window keeps {per_window} bytes (a live one {live})"
+        );
+        let (windows, measured, _) = a.finish();
+        assert_eq!(windows.len(), n as usize);
+        assert_eq!(
+            measured, expect,
+            "the running total holds every measured window"
+        );
+        assert_eq!(windows[3].latency.len(), 1001);
+        assert!(windows[3].latency.max_us >= 1_990_000);
     }
 }

@@ -1,9 +1,10 @@
 //! HTTP/2 load connections (prior knowledge, h2c) over hyper's `client::conn::http2`.
 //!
 //! Several streams share a connection. Open loop: each request is sent at its intended time
-//! as a new stream without waiting for earlier ones, up to [`MAX_STREAMS`] in flight; a
-//! request due while the connection is full waits (and counts as busy). Closed loop: the
-//! connection keeps its share of the concurrency in flight.
+//! as a new stream without waiting for earlier ones, up to the plan's `streams`
+//! ([`MAX_STREAMS`] by default) in flight; a request due while the connection is full waits
+//! (and counts as busy). Closed loop: the connection keeps its share of the concurrency in
+//! flight. Unary gRPC calls take the same path (`grpc` reads their status).
 //!
 //! Unlike the HTTP/1.1 path this one allocates per request: hyper builds a `Request`, its
 //! stream state and a response future, and each stream is a task node in a
@@ -31,8 +32,11 @@ use super::schedule::Pacer;
 use super::timer::Clock;
 use super::worker::{ConnSpec, WorkerCtx};
 
-/// Open loop: most streams in flight on one connection.
+/// Open loop: most streams in flight on one connection, unless the plan says otherwise.
 pub const MAX_STREAMS: u32 = 100;
+
+/// The least time a gRPC client waits past a call's deadline for the proxy's answer.
+const DEADLINE_GRACE_MIN: Duration = Duration::from_millis(5);
 
 type Sender = SendRequest<Full<Bytes>>;
 
@@ -62,7 +66,7 @@ fn request(r: &H2Request) -> http::Request<Full<Bytes>> {
     req
 }
 
-fn hyper_failure(e: &hyper::Error) -> FailureKind {
+pub(super) fn hyper_failure(e: &hyper::Error) -> FailureKind {
     if e.is_timeout() {
         FailureKind::Timeout
     } else if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
@@ -75,16 +79,41 @@ fn hyper_failure(e: &hyper::Error) -> FailureKind {
     }
 }
 
+/// How a stream ends: its timeout, and for gRPC how its status is read.
+#[derive(Debug, Clone, Copy)]
+struct Exchange {
+    timeout: Duration,
+    /// gRPC: read `grpc-status`; with a deadline, give up at it as `DEADLINE_EXCEEDED`.
+    grpc: Option<Option<Duration>>,
+}
+
+impl Exchange {
+    fn of(plan: &super::plan::Prepared) -> Self {
+        // The client waits a little past the deadline, so that when a proxy enforces the
+        // deadline (Envoy answers `DEADLINE_EXCEEDED` itself) its answer is what is
+        // counted; when nothing answers, the client's own give-up counts the same.
+        let grace = |d: Duration| d + (d / 10).max(DEADLINE_GRACE_MIN);
+        Self {
+            timeout: plan.timeout,
+            grpc: (plan.protocol == super::plan::Protocol::Grpc)
+                .then_some(plan.grpc_deadline.map(grace)),
+        }
+    }
+}
+
 /// One stream: the response head and its whole body (drained, not kept), within `timeout`.
 async fn stream(
     response: impl Future<Output = hyper::Result<http::Response<hyper::body::Incoming>>>,
     clock: Clock,
-    timeout: Duration,
+    how: Exchange,
     seq: u64,
     mut sample: Sample,
 ) -> (u64, Sample) {
     let exchange = async {
         let resp = response.await.map_err(|e| hyper_failure(&e))?;
+        if how.grpc.is_some() {
+            return super::grpc::status(resp).await;
+        }
         let status = resp.status().as_u16();
         let mut body = resp.into_body();
         while let Some(frame) = body.frame().await {
@@ -92,9 +121,17 @@ async fn stream(
         }
         Ok(status)
     };
-    sample.result = tokio::time::timeout(timeout, exchange)
+    // A gRPC client gives up at its deadline, and that is the call's status.
+    let (limit, expired) = match how.grpc {
+        Some(Some(deadline)) if deadline < how.timeout => (
+            deadline,
+            Ok(u16::from(gauntlet_mocks::grpc::DEADLINE_EXCEEDED)),
+        ),
+        _ => (how.timeout, Err(FailureKind::Timeout)),
+    };
+    sample.result = tokio::time::timeout(limit, exchange)
         .await
-        .unwrap_or(Err(FailureKind::Timeout));
+        .unwrap_or(expired);
     sample.end = clock.now();
     (seq, sample)
 }
@@ -145,8 +182,9 @@ pub(crate) async fn connection(ctx: Rc<WorkerCtx>, spec: ConnSpec) {
     let plan = ctx.plan.clone();
     let clock = ctx.clock;
     let state = &ctx.conns[spec.slot];
+    let how = Exchange::of(&plan);
     let cap = match plan.mode {
-        Mode::Open { .. } => MAX_STREAMS,
+        Mode::Open { .. } => plan.streams,
         Mode::Closed { .. } => plan.closed_streams(spec.index),
     } as usize;
     let mut pacer = ctx.pacer(&spec);
@@ -225,7 +263,7 @@ pub(crate) async fn connection(ctx: Rc<WorkerCtx>, spec: ConnSpec) {
             sample.sent = true;
             let seq = in_flight.push(intended);
             let response = live.send_request(request(&plan.h2));
-            streams.push(stream(response, clock, plan.timeout, seq, sample));
+            streams.push(stream(response, clock, how, seq, sample));
         }
         let now = clock.now();
         let next = if stopped { None } else { pacer.next(now) };

@@ -11,7 +11,10 @@
 //!   connections, a precise timer (`timer`) and a housekeeping task (timeouts, window flush).
 //! - `http1` (hand-written client) and `http2` (hyper): one task per connection, paced by
 //!   `schedule` (open loop) or by completions (closed loop).
+//! - `grpc`: unary gRPC on the HTTP/2 path: headers added once, `grpc-status` read from
+//!   the trailers; a call's gRPC code (0..=16) is recorded as its status.
 //! - `record`: per-worker histograms and counters; `aggregate`: merges windows and totals;
+//!   `compact`: a finished window's latency as the result stores it (no live histogram kept);
 //!   `saturation`: the client-bound verdict.
 //!
 //! # Measurement rules
@@ -30,6 +33,8 @@
 //! - Nothing here knows about Envoy or scenarios.
 
 mod aggregate;
+mod compact;
+mod grpc;
 mod http1;
 mod http2;
 mod outcome;
@@ -47,6 +52,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+pub use self::compact::{encode_histogram, WindowLatency};
 pub use self::http2::MAX_STREAMS;
 pub use self::outcome::{
     latency_histogram, FailureKind, Failures, LoadOutcome, Saturation, StatusCounts, WindowReport,
@@ -153,15 +159,21 @@ pub async fn run(
         Some(t) => t.saturating_sub(plan.warmup_ns).min(plan.duration_ns),
         None => plan.duration_ns,
     };
-    let (windows, totals) = agg.finish();
+    let (windows, corrected, totals) = agg.finish();
     Ok(outcome(
         &plan,
         started_at,
         Duration::from_nanos(measured_ns),
         stopped_early.is_some(),
-        windows,
+        Measured { windows, corrected },
         totals,
     ))
+}
+
+/// The aggregator's windows (compact) and the merged corrected latency of the measured ones.
+struct Measured {
+    windows: Vec<WindowReport>,
+    corrected: hdrhistogram::Histogram<u64>,
 }
 
 /// Adds up the measured windows and the workers' totals.
@@ -170,15 +182,14 @@ fn outcome(
     started_at: SystemTime,
     elapsed: Duration,
     cancelled: bool,
-    windows: Vec<WindowReport>,
+    measured: Measured,
     totals: Vec<WorkerTotals>,
 ) -> LoadOutcome {
-    let mut corrected = latency_histogram(0);
+    let Measured { windows, corrected } = measured;
     let mut responses = StatusCounts::default();
     let mut failures = Failures::default();
     let mut requests_sent = 0;
     for w in windows.iter().filter(|w| !w.warmup) {
-        let _ = corrected.add(&w.latency);
         responses.merge(&w.responses);
         failures.merge(&w.failures);
         requests_sent += w.sent;

@@ -85,8 +85,9 @@ pub struct WindowReport {
     pub responses: StatusCounts,
     /// Their failures by kind.
     pub failures: Failures,
-    /// Their corrected latency, µs.
-    pub latency: Histogram<u64>,
+    /// Their corrected latency, µs, compact: the live histogram is reduced as soon as the
+    /// window is complete (see [`super::WindowLatency`]).
+    pub latency: super::WindowLatency,
 }
 
 /// Response counts by status code.

@@ -37,6 +37,12 @@ pub struct LoadPlan {
     /// called. A caller that runs things beside the load on the same clock (a timeline, a
     /// sampler) sets it, so offsets agree to the microsecond.
     pub start_at: Option<std::time::Instant>,
+    /// Most streams in flight per HTTP/2 connection in the open loop (HTTP/2 and gRPC);
+    /// `None` = [`MAX_STREAMS`](super::MAX_STREAMS).
+    pub streams: Option<u32>,
+    /// gRPC: sent as `grpc-timeout`, and the time after which the client itself gives up on
+    /// a call and counts it `DEADLINE_EXCEEDED`.
+    pub grpc_deadline: Option<Duration>,
 }
 
 /// The wire protocol of the load connections.
@@ -46,6 +52,11 @@ pub enum Protocol {
     Http1,
     /// HTTP/2 with prior knowledge (h2c), several streams per connection.
     Http2,
+    /// Unary gRPC over HTTP/2: `request.path` is the method (`/package.Service/Method`),
+    /// `request.body` the encoded message, framed here once; the method is always POST.
+    /// Each call's `grpc-status` is recorded as its status: codes 0..=16, which never
+    /// collide with HTTP's three-digit statuses.
+    Grpc,
 }
 
 /// How requests are paced.
@@ -137,6 +148,10 @@ pub(crate) struct Prepared {
     /// The complete HTTP/1.1 request, head and body.
     pub http1_request: Bytes,
     pub h2: H2Request,
+    /// Most streams in flight per connection in the open loop.
+    pub streams: u32,
+    /// gRPC: when the client gives up on a call (see [`LoadPlan::grpc_deadline`]).
+    pub grpc_deadline: Option<Duration>,
 }
 
 /// The parts of the HTTP/2 request; hyper needs a fresh `Request` per stream.
@@ -207,9 +222,21 @@ pub(crate) fn prepare(plan: LoadPlan) -> Result<Prepared, LoadError> {
         (Mode::Open { .. }, _) => plan.connections,
         // One request in flight per HTTP/1.1 connection: the concurrency is the connections.
         (Mode::Closed { concurrency }, Protocol::Http1) => concurrency,
-        (Mode::Closed { concurrency }, Protocol::Http2) => plan.connections.min(concurrency),
+        (Mode::Closed { concurrency }, Protocol::Http2 | Protocol::Grpc) => {
+            plan.connections.min(concurrency)
+        }
     };
+    if plan.streams == Some(0) {
+        return Err(invalid("streams", "at least 1 stream per connection"));
+    }
+    let grpc = plan.protocol == Protocol::Grpc;
+    if plan.grpc_deadline.is_some() && !grpc {
+        return Err(invalid("grpc deadline", "only gRPC calls carry a deadline"));
+    }
     let req = &plan.request;
+    if grpc && req.method != "POST" {
+        return Err(invalid("method", "a gRPC call is always a POST"));
+    }
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|e| invalid("method", format!("`{}`: {e}", req.method)))?;
     let path = http::uri::PathAndQuery::from_str(&req.path)
@@ -238,7 +265,7 @@ pub(crate) fn prepare(plan: LoadPlan) -> Result<Prepared, LoadError> {
             authority = value.clone();
             continue;
         }
-        if plan.protocol == Protocol::Http2 && CONNECTION_SPECIFIC.contains(&n.as_str()) {
+        if plan.protocol != Protocol::Http1 && CONNECTION_SPECIFIC.contains(&n.as_str()) {
             return Err(invalid(
                 what(),
                 "HTTP/2 forbids connection-specific headers",
@@ -252,7 +279,13 @@ pub(crate) fn prepare(plan: LoadPlan) -> Result<Prepared, LoadError> {
         .path_and_query(path)
         .build()
         .map_err(|e| invalid("authority", format!("`{authority}`: {e}")))?;
-    let http1_request = http1_bytes(&method, &req.path, &authority, &headers, &req.body);
+    let body = if grpc {
+        super::grpc::add_headers(&mut headers, plan.grpc_deadline);
+        gauntlet_mocks::grpc::frame(&req.body)
+    } else {
+        req.body.clone()
+    };
+    let http1_request = http1_bytes(&method, &req.path, &authority, &headers, &body);
     let workers = plan.workers.min(connections as usize);
     Ok(Prepared {
         targets: plan.targets,
@@ -269,8 +302,10 @@ pub(crate) fn prepare(plan: LoadPlan) -> Result<Prepared, LoadError> {
             method,
             uri,
             headers,
-            body: req.body.clone(),
+            body,
         },
+        streams: plan.streams.unwrap_or(super::MAX_STREAMS),
+        grpc_deadline: plan.grpc_deadline,
     })
 }
 
@@ -335,6 +370,8 @@ mod tests {
             timeout: Duration::from_secs(1),
             workers: 8,
             start_at: None,
+            streams: None,
+            grpc_deadline: None,
         }
     }
 

@@ -176,7 +176,9 @@ async fn run(
         let ctx = ctx.clone();
         match ctx.plan.protocol {
             Protocol::Http1 => connections.spawn_local(http1::connection(ctx, spec)),
-            Protocol::Http2 => connections.spawn_local(http2::connection(ctx, spec)),
+            Protocol::Http2 | Protocol::Grpc => {
+                connections.spawn_local(http2::connection(ctx, spec))
+            }
         };
     }
     let cancelled = loop {

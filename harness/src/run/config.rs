@@ -24,6 +24,9 @@ pub struct Live {
     pub routes: Vec<Route>,
     pub clusters: BTreeMap<String, ClusterPolicy>,
     pub endpoints: BTreeMap<String, Vec<SocketAddr>>,
+    /// Single-service phase: the egress listener of each upstream (the service's
+    /// dependencies). When set, [`envoy_config`] builds the egress sidecar's config.
+    pub egress: BTreeMap<String, SocketAddr>,
 }
 
 impl Live {
@@ -37,6 +40,7 @@ impl Live {
                 .map(|u| (u.name.clone(), u.policy.clone()))
                 .collect(),
             endpoints,
+            egress: BTreeMap::new(),
         }
     }
 }
@@ -44,13 +48,17 @@ impl Live {
 /// Builds the whole Envoy config from the scenario and the live state of what the timeline
 /// changes.
 pub fn envoy_config(scenario: &Scenario, listener: SocketAddr, live: &Live) -> EnvoyConfig {
+    if !live.egress.is_empty() {
+        return super::egress::egress_config(scenario, live);
+    }
     let clusters = scenario
         .upstreams
         .iter()
         .map(|u| ClusterSpec {
             name: u.name.clone(),
             endpoints: live.endpoints.get(&u.name).cloned().unwrap_or_default(),
-            http2: u.protocol == UpstreamProtocol::Http2,
+            // gRPC is HTTP/2: Envoy must speak it to a gRPC upstream.
+            http2: matches!(u.protocol, UpstreamProtocol::Http2 | UpstreamProtocol::Grpc),
             connect_timeout: u.connect_timeout,
             policy: live.clusters.get(&u.name).cloned().unwrap_or_default(),
         })
@@ -62,6 +70,7 @@ pub fn envoy_config(scenario: &Scenario, listener: SocketAddr, live: &Live) -> E
         stat_prefix: STAT_PREFIX.to_string(),
         route_config_name: format!("{LISTENER}_routes"),
         routes: routes.iter().map(route_spec).collect(),
+        grpc_timeouts: scenario.load.protocol == crate::scenario::LoadProtocol::Grpc,
         ..ListenerSpec::default()
     };
     EnvoyConfig {
@@ -70,7 +79,7 @@ pub fn envoy_config(scenario: &Scenario, listener: SocketAddr, live: &Live) -> E
     }
 }
 
-fn route_spec(r: &Route) -> RouteSpec {
+pub(super) fn route_spec(r: &Route) -> RouteSpec {
     RouteSpec {
         name: r.name.clone(),
         matcher: match &r.matcher {

@@ -3,15 +3,26 @@
 //! always gets a `result.json`, whatever happens in between.
 
 pub mod adhoc;
+mod cgroup;
+mod compare_phases;
 mod config;
+mod egress;
+mod find_max;
+mod hops;
+mod integration;
 mod machine;
+mod progress;
 mod resources;
 mod rundir;
 mod sampler;
 mod session;
+mod single_service;
+mod sizing;
 mod step;
 mod summary;
+mod sweep;
 mod timeline;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -31,6 +42,9 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// An Envoy binary that overrides the scenario's choice.
     pub envoy_bin: Option<PathBuf>,
+    /// An image that overrides the scenario's `envoy.image` (its limits are kept); Envoy
+    /// then runs in a container (`gauntlet compare --baseline-image`).
+    pub envoy_image: Option<String>,
     /// Print a line per second while load runs.
     pub progress: bool,
     /// Also write the gates' JUnit XML here (it is always written into the run directory).
@@ -73,6 +87,12 @@ pub struct RunOutcome {
 pub enum RunError {
     #[error(transparent)]
     RunDir(#[from] RunDirError),
+    /// `--junit` names a file that cannot be written (checked before anything runs).
+    #[error("cannot write --junit {path}: {source}\n  hint: pass a writable file with --junit")]
+    JunitFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -84,7 +104,7 @@ impl RunError {
     /// The exit code this error maps to.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::RunDir(_) => exit::BAD_INPUT,
+            RunError::RunDir(_) | RunError::JunitFile { .. } => exit::BAD_INPUT,
             RunError::Write { .. } => exit::RUN_ERROR,
         }
     }
@@ -99,7 +119,17 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
     let started_at = Utc::now();
+    if let Some(path) = &opts.junit {
+        probe_writable(path).map_err(|source| RunError::JunitFile {
+            path: path.clone(),
+            source,
+        })?;
+    }
     let dir = RunDir::create(opts.out.as_deref(), &scenario.name, started_at)?;
+    // The record keeps the scenario with secret headers and environment values redacted; the
+    // run itself uses `scenario`, real values and all.
+    let mut scenario_record = serde_json::to_value(scenario).unwrap_or_default();
+    let secrets = crate::redact::redact_scenario(&mut scenario_record);
     let mut result = RunResult {
         schema: SCHEMA.to_string(),
         gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -111,12 +141,14 @@ pub async fn run(
         finished_at: started_at,
         machine: machine::describe(),
         envoy: None,
-        scenario: serde_json::to_value(scenario).unwrap_or_default(),
+        scenario: scenario_record,
         steps: Vec::new(),
         added_latency: None,
         events: Vec::new(),
         xds: Vec::new(),
         gates: Vec::new(),
+        sizing: None,
+        graph: None,
     };
     let outcome = session::drive(scenario, opts, &dir, &mut result, cancel.clone()).await;
     let verdict = match outcome {
@@ -140,11 +172,13 @@ pub async fn run(
     result.added_latency = summary::added_latency(&result.steps);
     result.finished_at = Utc::now();
     // Gates are judged on whatever was measured, so a failed run still says which held.
-    result.gates = crate::gates::evaluate(&scenario.gates, &result);
+    // A sizing run judges gates per point (`sweep::gates`); others as `gates::evaluate`.
+    result.gates = sweep::gates(&scenario.gates, &result);
     let verdict = match verdict {
         Verdict::Pass if result.gates.iter().any(|g| !g.passed) => Verdict::GatesFailed,
         v => v,
     };
+    scrub_secrets(&secrets, &mut result, &dir);
     let path = dir.file("result.json");
     gauntlet_reports::json::write(&result, &path).map_err(|source| RunError::Write {
         path: path.clone(),
@@ -157,6 +191,64 @@ pub async fn run(
         dir: dir.path().to_path_buf(),
         verdict,
     })
+}
+
+/// Proves now, not after a long run, that `path` takes a write: a missing directory, a
+/// read-only file or a full device (`/dev/full`) fails here. A regular file is left empty;
+/// the JUnit XML replaces it at the end.
+fn probe_writable(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    file.write_all(b"<!-- gauntlet: run in progress -->\n")?;
+    file.flush()?;
+    if file.metadata()?.is_file() {
+        file.set_len(0)?;
+    }
+    Ok(())
+}
+
+/// Removes secret values from free text in the result (an error or a NACK that quotes a
+/// header) and from the logs in the run directory (Envoy prints request headers at debug
+/// level). Costs nothing when the scenario has no secrets.
+fn scrub_secrets(secrets: &crate::redact::Secrets, result: &mut RunResult, dir: &RunDir) {
+    if secrets.is_empty() {
+        return;
+    }
+    let scrubbed = serde_json::to_value(&*result).ok().and_then(|mut value| {
+        secrets.scrub_json(&mut value);
+        serde_json::from_value(value).ok()
+    });
+    match scrubbed {
+        Some(r) => *result = r,
+        None => tracing::warn!("could not scrub secrets from the result's messages"),
+    }
+    for log in log_files(dir.path(), 3) {
+        if let Err(e) = secrets.scrub_file(&log) {
+            tracing::warn!("cannot scrub secrets from {}: {e}", log.display());
+        }
+    }
+}
+
+/// `*.log` files under `dir`, down to `depth` levels of subdirectories (an Envoy per role
+/// writes its own, e.g. `egress/envoy.log`).
+fn log_files(dir: &std::path::Path, depth: usize) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() && depth > 0 {
+            found.extend(log_files(&path, depth - 1));
+        } else if kind.is_file() && path.extension().is_some_and(|x| x == "log") {
+            found.push(path);
+        }
+    }
+    found
 }
 
 /// Writes `junit.xml` into the run directory when there are gates, and to `--junit` always.

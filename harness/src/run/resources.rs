@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use gauntlet_reports::{ResourceSample, ResourceSummary};
 
+use super::cgroup::CgroupReader;
+
 /// Shortest interval a CPU reading is taken over, seconds.
 const MIN_INTERVAL_S: f64 = 0.5;
 
@@ -81,6 +83,8 @@ fn rss_mb(pid: u32) -> Option<f64> {
 pub(super) struct ResourceSampler {
     envoy: Option<ProcReader>,
     own: ProcReader,
+    /// Envoy's container cgroup, when it runs in one: CPU, throttling, memory.
+    cgroup: Option<CgroupReader>,
 }
 
 impl ResourceSampler {
@@ -88,10 +92,21 @@ impl ResourceSampler {
         let mut sampler = Self {
             envoy: envoy_pid.map(ProcReader::new),
             own: ProcReader::new(std::process::id()),
+            cgroup: None,
         };
         // Prime the CPU counters so the first real sample covers one interval.
         let _ = sampler.sample(0.0);
         sampler
+    }
+
+    /// Also reads Envoy's container cgroup (its CPU figure replaces the `/proc` one: it
+    /// counts in nanoseconds, not 10 ms ticks).
+    pub fn with_cgroup(mut self, cgroup: Option<CgroupReader>) -> Self {
+        if let Some(mut c) = cgroup {
+            let _ = c.sample();
+            self.cgroup = Some(c);
+        }
+        self
     }
 
     /// One sample at offset `t_s`; `None` until the CPU counters have a previous reading.
@@ -101,13 +116,35 @@ impl ResourceSampler {
             None => (None, None),
         };
         let (own_cpu, own_rss) = self.own.sample();
+        let own_cpu = own_cpu?;
+        let cg = self
+            .cgroup
+            .as_mut()
+            .map(CgroupReader::sample)
+            .unwrap_or_default();
         Some(ResourceSample {
             t_s,
-            envoy_cpu,
+            envoy_cpu: cg.cpu.or(envoy_cpu),
             envoy_rss_mb,
-            gauntlet_cpu: own_cpu?,
+            gauntlet_cpu: own_cpu,
             gauntlet_rss_mb: own_rss.unwrap_or(0.0),
+            envoy_periods: cg.periods,
+            envoy_throttled_periods: cg.throttled_periods,
+            envoy_throttled_ms: cg.throttled_ms,
+            envoy_throttled_share: match (cg.throttled_periods, cg.periods) {
+                (Some(t), Some(p)) if p > 0 => Some(t as f64 / p as f64),
+                (Some(_), Some(_)) => Some(0.0),
+                _ => None,
+            },
+            envoy_memory_mb: cg.memory_mb,
+            envoy_working_set_mb: cg.working_set_mb,
+            envoy_memory_peak_mb: cg.peak_mb,
         })
+    }
+
+    /// The container's CPU limit in cores, if it has one.
+    pub fn cpu_limit(&self) -> Option<f64> {
+        self.cgroup.as_ref().and_then(CgroupReader::cpu_limit)
     }
 }
 
@@ -139,7 +176,42 @@ pub fn summarize(
             .filter_map(|s| s.envoy_rss_mb)
             .fold(0.0, f64::max),
         gauntlet_cpu_mean: mean(&own),
+        ..throttling(&measured)
     })
+}
+
+/// The cgroup figures over the measured samples (all `None` without a container).
+fn throttling(measured: &[&ResourceSample]) -> ResourceSummary {
+    let sum = |f: fn(&ResourceSample) -> Option<u64>| -> Option<u64> {
+        measured
+            .iter()
+            .map(|s| f(s))
+            .sum::<Option<u64>>()
+            .filter(|_| !measured.is_empty())
+    };
+    let periods = sum(|s| s.envoy_periods);
+    let throttled = sum(|s| s.envoy_throttled_periods);
+    let max = |f: fn(&ResourceSample) -> Option<f64>| {
+        measured.iter().filter_map(|s| f(s)).reduce(f64::max)
+    };
+    ResourceSummary {
+        envoy_throttled_ratio: match (throttled, periods) {
+            (Some(t), Some(p)) if p > 0 => Some(t as f64 / p as f64),
+            (Some(_), Some(_)) => Some(0.0),
+            _ => None,
+        },
+        envoy_throttled_periods: throttled,
+        envoy_throttled_s: periods.and(
+            measured
+                .iter()
+                .map(|s| s.envoy_throttled_ms)
+                .sum::<Option<f64>>()
+                .map(|ms| ms / 1000.0),
+        ),
+        envoy_working_set_max_mb: max(|s| s.envoy_working_set_mb),
+        envoy_memory_peak_mb: max(|s| s.envoy_memory_peak_mb),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +233,7 @@ mod tests {
             envoy_rss_mb: Some(40.0 + t_s),
             gauntlet_cpu: 0.1,
             gauntlet_rss_mb: 10.0,
+            ..Default::default()
         };
         let samples = [s(1.0, 0.9), s(2.0, 0.2), s(3.0, 0.4)];
         let sum = summarize(&samples, 1.0, 2000.0).unwrap();
@@ -168,5 +241,40 @@ mod tests {
         assert!((sum.envoy_cpu_per_krps - 0.15).abs() < 1e-9);
         assert_eq!(sum.envoy_rss_max_mb, 43.0);
         assert!(summarize(&[], 0.0, 1.0).is_none());
+    }
+
+    #[test]
+    fn throttling_is_summed_over_the_measured_samples() {
+        let s = |t_s, periods, throttled, ms, ws| ResourceSample {
+            t_s,
+            envoy_cpu: Some(0.1),
+            envoy_periods: Some(periods),
+            envoy_throttled_periods: Some(throttled),
+            envoy_throttled_ms: Some(ms),
+            envoy_working_set_mb: Some(ws),
+            envoy_memory_peak_mb: Some(80.0),
+            ..Default::default()
+        };
+        // The warmup sample (t = 1) is left out.
+        let samples = [
+            s(1.0, 10, 10, 900.0, 99.0),
+            s(2.0, 10, 5, 300.0, 17.0),
+            s(3.0, 10, 0, 0.0, 18.0),
+        ];
+        let sum = summarize(&samples, 1.0, 1000.0).unwrap();
+        assert_eq!(sum.envoy_throttled_periods, Some(5));
+        assert_eq!(sum.envoy_throttled_ratio, Some(0.25));
+        assert_eq!(sum.envoy_throttled_s, Some(0.3));
+        assert_eq!(sum.envoy_working_set_max_mb, Some(18.0));
+        assert_eq!(sum.envoy_memory_peak_mb, Some(80.0));
+        // A process has no cgroup figures.
+        let plain = ResourceSample {
+            t_s: 2.0,
+            envoy_cpu: Some(0.1),
+            ..Default::default()
+        };
+        let sum = summarize(&[plain], 1.0, 1000.0).unwrap();
+        assert_eq!(sum.envoy_throttled_ratio, None);
+        assert_eq!(sum.envoy_working_set_max_mb, None);
     }
 }

@@ -15,9 +15,10 @@ use super::config;
 use super::rundir::RunDir;
 use super::step::{self, StepCtx, StepSpec};
 use super::summary;
+use super::sweep;
 use super::timeline::Timeline;
 use super::RunOptions;
-use crate::envoy::{self, EnvoyProcess, LaunchConfig};
+use crate::envoy::{self, Envoy, LaunchConfig};
 use crate::scenario::{Scenario, DEFAULT_ENVOY_VERSION};
 use crate::xds::{self, XdsControl};
 
@@ -31,7 +32,7 @@ const ACK_DEADLINE: Duration = Duration::from_secs(10);
 struct World {
     mocks: BTreeMap<String, UpstreamHandle>,
     xds: Option<XdsServer>,
-    envoy: Option<EnvoyProcess>,
+    envoy: Option<Envoy>,
 }
 
 /// The running xDS server: its control handle, address, and how to stop it.
@@ -49,6 +50,16 @@ pub(super) async fn drive(
     result: &mut RunResult,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
+    // The other phases build a world of their own (sidecars, services).
+    match scenario.phase {
+        crate::scenario::Phase::SingleService => {
+            return super::single_service::drive(scenario, opts, dir, result, cancel).await
+        }
+        crate::scenario::Phase::Integration => {
+            return super::integration::drive(scenario, opts, dir, result, cancel).await
+        }
+        crate::scenario::Phase::Benchmark => {}
+    }
     let mut world = World::default();
     let outcome = tokio::select! {
         r = steps(scenario, opts, dir, result, &mut world, &cancel) => r,
@@ -74,7 +85,14 @@ async fn steps(
     world: &mut World,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let resolved = resolve_envoy(scenario, opts).await?;
+    // An `envoy.image` runs in a container (the image holds Envoy) unless --envoy-bin names
+    // a binary, which wins over the scenario.
+    let image = chosen_image(scenario, opts);
+    let image = image.as_ref().filter(|_| opts.envoy_bin.is_none());
+    let resolved = match image {
+        Some(_) => None,
+        None => Some(resolve_envoy(scenario, opts).await?),
+    };
     let endpoints = start_mocks(scenario, world).await?;
     let (control, xds_addr) = start_xds(world).await?;
     let listener = match scenario.envoy.listen_port {
@@ -94,10 +112,15 @@ async fn steps(
         // A readable copy for people; Envoy reads the .pb.
         let _ = std::fs::write(dir.file("bootstrap.txt"), text);
     }
-    let mut launch = LaunchConfig::new(&resolved.path, bootstrap_path, dir.path());
+    let binary = resolved
+        .as_ref()
+        .map_or(envoy::image::ENVOY_PATH.into(), |r| r.path.clone());
+    let mut launch = LaunchConfig::new(&binary, bootstrap_path, dir.path());
     launch.concurrency = scenario.envoy.concurrency;
     launch.log_level = scenario.envoy.log_level.clone();
-    let process = envoy::launch(launch).await.context("starting Envoy")?;
+    let process = envoy::start(launch, image)
+        .await
+        .context("starting Envoy")?;
     let admin = process.admin().clone();
     world.envoy = Some(process);
     control
@@ -111,12 +134,16 @@ async fn steps(
     result.envoy = Some(EnvoyInfo {
         version: info.version,
         build: info.full_version,
-        binary: resolved.path.display().to_string(),
-        source: serde_json::to_value(resolved.source)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        binary: binary.display().to_string(),
+        source: match &resolved {
+            Some(r) => serde_json::to_value(r.source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            None => "container".to_string(),
+        },
         concurrency: scenario.envoy.concurrency,
+        container: image.map(container_info),
     });
 
     let route = scenario
@@ -129,6 +156,21 @@ async fn steps(
         progress: opts.progress,
         cancel: cancel.clone(),
     };
+    if !scenario.sizing.is_empty() {
+        // Sweep points and find_max probes run in this same session (`run::sweep`).
+        let envoy = world
+            .envoy
+            .as_ref()
+            .ok_or_else(|| anyhow!("Envoy is not running"))?;
+        let run = sweep::SizingRun {
+            baseline: scenario
+                .baseline
+                .then(|| StepSpec::baseline(config::baseline_targets(route, &endpoints))),
+            envoy: StepSpec::envoy(listener, envoy),
+            admin: &admin,
+        };
+        return sweep::run(&ctx, run, result).await;
+    }
     if scenario.baseline {
         let spec = StepSpec::baseline(config::baseline_targets(route, &endpoints));
         let (step, err) = step::run(&ctx, spec, None).await;
@@ -155,6 +197,33 @@ async fn steps(
     result.events.extend(timeline.into_records());
     result.steps.push(step);
     err.map_or(Ok(()), Err)
+}
+
+/// The image Envoy runs in: `opts.envoy_image` (with the scenario's limits) or the
+/// scenario's `envoy.image`; `None`: a process.
+fn chosen_image(scenario: &Scenario, opts: &RunOptions) -> Option<crate::scenario::EnvoyImage> {
+    let limits = scenario.envoy.image.clone();
+    match (&opts.envoy_image, limits) {
+        (Some(image), Some(l)) => Some(crate::scenario::EnvoyImage {
+            image: image.clone(),
+            ..l
+        }),
+        (Some(image), None) => Some(crate::scenario::EnvoyImage {
+            image: image.clone(),
+            cpus: None,
+            memory: None,
+        }),
+        (None, l) => l,
+    }
+}
+
+/// What the result records about Envoy's container: the image and its limits.
+fn container_info(image: &crate::scenario::EnvoyImage) -> gauntlet_reports::ContainerLimits {
+    gauntlet_reports::ContainerLimits {
+        image: image.image.clone(),
+        cpus: image.cpus,
+        memory_mb: image.memory.map(|b| b as f64 / (1024.0 * 1024.0)),
+    }
 }
 
 async fn resolve_envoy(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<envoy::Resolved> {

@@ -11,12 +11,14 @@ use bytes::Bytes;
 use gauntlet_reports::StepResult;
 use tokio_util::sync::CancellationToken;
 
+use super::cgroup::CgroupReader;
+use super::progress::{Progress, Style};
 use super::resources::{self, ResourceSampler};
 use super::rundir::RunDir;
 use super::sampler::StatSampler;
 use super::summary;
 use super::timeline::Timeline;
-use crate::envoy::EnvoyProcess;
+use crate::envoy::Envoy;
 use crate::load::{self, LoadPlan, Mode, Protocol, RequestTemplate, WindowReport};
 use crate::scenario::{LoadMode, LoadProtocol, Scenario};
 
@@ -30,26 +32,54 @@ pub(super) struct StepCtx<'a> {
 }
 
 /// One step: its name, where its load goes, and the Envoy whose health it watches.
+#[derive(Clone)]
 pub(super) struct StepSpec<'a> {
-    name: &'static str,
+    name: String,
+    /// A sweep point's or probe's load, in place of the scenario's rate and shape.
+    load: Option<LoadOverride>,
     targets: Vec<SocketAddr>,
-    envoy: Option<&'a EnvoyProcess>,
+    envoy: Option<&'a Envoy>,
+}
+
+/// The load of one sizing point: an open-loop rate, connections, body and duration.
+#[derive(Debug, Clone)]
+pub(super) struct LoadOverride {
+    pub rate: f64,
+    pub connections: u32,
+    pub body_bytes: usize,
+    pub duration: Duration,
 }
 
 impl<'a> StepSpec<'a> {
+    /// The Envoy this step goes through (a sweep over CPU limits changes its container).
+    pub fn envoy_handle(&self) -> Option<&'a Envoy> {
+        self.envoy
+    }
+
+    /// The same step renamed and run at a sizing point's load (`envoy@2000rps`).
+    pub fn at(self, name: String, load: LoadOverride) -> Self {
+        Self {
+            name,
+            load: Some(load),
+            ..self
+        }
+    }
+
     /// The direct path: client → mocks.
     pub fn baseline(targets: Vec<SocketAddr>) -> Self {
         Self {
-            name: "baseline",
+            name: "baseline".to_string(),
+            load: None,
             targets,
             envoy: None,
         }
     }
 
     /// The path through Envoy's listener.
-    pub fn envoy(listener: SocketAddr, envoy: &'a EnvoyProcess) -> Self {
+    pub fn envoy(listener: SocketAddr, envoy: &'a Envoy) -> Self {
         Self {
-            name: "envoy",
+            name: "envoy".to_string(),
+            load: None,
             targets: vec![listener],
             envoy: Some(envoy),
         }
@@ -68,22 +98,38 @@ pub(super) async fn run(
     // One clock for the load, the timeline and the samplers: the step starts at `origin`.
     let origin = Instant::now() + Duration::from_millis(50);
     let mut plan = plan(ctx.scenario, spec.targets.clone());
+    if let Some(o) = &spec.load {
+        plan.mode = Mode::Open { rate: o.rate };
+        plan.connections = o.connections;
+        plan.duration = o.duration;
+        // A gRPC call's body is its encoded message: filler would not decode.
+        if plan.protocol != Protocol::Grpc {
+            plan.request.body = Bytes::from(vec![b'x'; o.body_bytes]);
+        }
+    }
     plan.start_at = Some(origin);
     let stop = ctx.cancel.child_token();
     let (tx, mut windows) = tokio::sync::mpsc::unbounded_channel();
     let load = tokio::spawn(load::run(plan.clone(), stop.clone(), Some(tx)));
-    let mut sink = WindowSink::open(ctx, spec.name);
+    let total_s = (plan.warmup + plan.duration).as_secs_f64();
+    let mut sink = WindowSink::open(ctx, &spec.name, total_s);
     let mut failure: Option<anyhow::Error> = None;
     let mut resources = Vec::new();
     let sampler = spec
         .envoy
         .map(|e| StatSampler::new(ctx.scenario, e.admin().clone(), origin));
-    let mut proc_sampler = ResourceSampler::new(spec.envoy.map(|e| e.pid()));
+    // A container's own cgroup gives its CPU, throttling and memory.
+    let cgroup = spec
+        .envoy
+        .filter(|e| e.container().is_some())
+        .and_then(|e| CgroupReader::for_pid(e.pid()));
+    let mut proc_sampler = ResourceSampler::new(spec.envoy.map(|e| e.pid())).with_cgroup(cgroup);
+    let cpu_limit = proc_sampler.cpu_limit();
     {
         let mut timeline_done = timeline.is_none();
         let timeline_fut = async {
             match timeline.as_deref_mut() {
-                Some(t) => t.run(origin, spec.name, ctx.mocks, sampler.as_ref()).await,
+                Some(t) => t.run(origin, &spec.name, ctx.mocks, sampler.as_ref()).await,
                 None => Ok(()),
             }
         };
@@ -147,7 +193,11 @@ pub(super) async fn run(
             &resources,
             plan.warmup.as_secs_f64(),
             outcome.achieved_rps,
-        ),
+        )
+        .map(|s| gauntlet_reports::ResourceSummary {
+            envoy_cpu_limit: cpu_limit,
+            ..s
+        }),
         resources,
     };
     step.load.cut_short = stop.is_cancelled();
@@ -155,7 +205,7 @@ pub(super) async fn run(
 }
 
 /// Resolves when the watched Envoy exits; never, when there is none.
-async fn envoy_exit(envoy: Option<&EnvoyProcess>) -> String {
+async fn envoy_exit(envoy: Option<&Envoy>) -> String {
     match envoy {
         Some(e) => {
             let info = e.exited().await;
@@ -190,6 +240,7 @@ fn plan(s: &Scenario, targets: Vec<SocketAddr>) -> LoadPlan {
         protocol: match l.protocol {
             LoadProtocol::Http1 => Protocol::Http1,
             LoadProtocol::Http2 => Protocol::Http2,
+            LoadProtocol::Grpc => Protocol::Grpc,
         },
         mode: match l.mode {
             LoadMode::Open { rate } => Mode::Open { rate },
@@ -203,24 +254,28 @@ fn plan(s: &Scenario, targets: Vec<SocketAddr>) -> LoadPlan {
             path: l.request.path.clone(),
             authority: "gauntlet.local".to_string(),
             headers: l.request.headers.clone(),
-            body: Bytes::from(vec![b'x'; l.request.body_bytes]),
+            body: match &l.grpc {
+                Some(call) => Bytes::from(call.message.clone()),
+                None => Bytes::from(vec![b'x'; l.request.body_bytes]),
+            },
         },
         timeout: l.timeout,
         workers: l.workers as usize,
         start_at: None,
+        streams: l.streams,
+        grpc_deadline: l.grpc.as_ref().and_then(|c| c.deadline),
     }
 }
 
 /// Appends each window to `windows-<step>.jsonl` as it completes (so a crash loses at most
 /// the last second) and prints a progress line.
 struct WindowSink {
-    step: &'static str,
     file: Option<std::fs::File>,
-    progress: bool,
+    progress: Progress,
 }
 
 impl WindowSink {
-    fn open(ctx: &StepCtx<'_>, step: &'static str) -> Self {
+    fn open(ctx: &StepCtx<'_>, step: &str, total_s: f64) -> Self {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -228,9 +283,8 @@ impl WindowSink {
             .map_err(|e| tracing::warn!("cannot write windows file: {e}"))
             .ok();
         Self {
-            step,
             file,
-            progress: ctx.progress,
+            progress: Progress::new(step, Style::detect(ctx.progress), total_s),
         }
     }
 
@@ -241,17 +295,6 @@ impl WindowSink {
                 let _ = writeln!(f, "{line}");
             }
         }
-        if self.progress {
-            eprintln!(
-                "[{}] {:>4.0}s{} rps {:>9.1}  p50 {:>8.3} ms  p99 {:>8.3} ms  errors {}",
-                self.step,
-                window.t_s,
-                if window.warmup { " (warmup)" } else { "" },
-                window.rps,
-                window.p50_ms,
-                window.p99_ms,
-                window.errors
-            );
-        }
+        self.progress.window(&window);
     }
 }

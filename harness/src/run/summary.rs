@@ -45,13 +45,15 @@ pub fn load(plan: &LoadPlan, o: &LoadOutcome) -> LoadSummary {
         protocol: match plan.protocol {
             Protocol::Http1 => "http1",
             Protocol::Http2 => "http2",
+            Protocol::Grpc => "grpc",
         }
         .to_string(),
         duration_s: o.elapsed.as_secs_f64(),
         warmup_s: plan.warmup.as_secs_f64(),
         requests: o.requests_sent,
         responses: o.responses.total(),
-        statuses: statuses(&o.responses),
+        statuses: http_statuses(&o.responses),
+        grpc_statuses: grpc_statuses(&o.responses),
         failures: failures(&o.failures),
         error_rate: error_rate(&o.responses, &o.failures),
         achieved_rps: o.achieved_rps,
@@ -73,7 +75,9 @@ pub fn load(plan: &LoadPlan, o: &LoadOutcome) -> LoadSummary {
 pub fn window(w: &WindowReport) -> Window {
     let responses = w.responses.total();
     let secs = w.length.as_secs_f64();
-    let p = percentiles(&w.latency);
+    // The window's figures were read from its histogram when it completed (see
+    // `load::WindowLatency`); the same µs → ms conversion as `percentiles`.
+    let ms = |us: u64| us as f64 / 1000.0;
     Window {
         t_s: w.start.as_secs_f64(),
         warmup: w.warmup,
@@ -81,43 +85,63 @@ pub fn window(w: &WindowReport) -> Window {
         responses,
         statuses: statuses(&w.responses),
         failures: w.failures.total(),
-        errors: w.failures.total() + w.responses.class(5),
+        errors: w.failures.total() + w.responses.class(5) + grpc_errors(&w.responses),
         rps: if secs > 0.0 {
             responses as f64 / secs
         } else {
             0.0
         },
-        p50_ms: p.p50_ms,
-        p99_ms: p.p99_ms,
-        max_ms: p.max_ms,
-        histogram: encode_histogram(&w.latency),
+        p50_ms: ms(w.latency.p50_us),
+        p99_ms: ms(w.latency.p99_us),
+        max_ms: ms(w.latency.max_us),
+        histogram: w.latency.histogram.clone(),
     }
 }
 
-/// A histogram as base64 HdrHistogram V2 deflate (the format HdrHistogram's tools read), or
-/// `None` when it is empty.
-pub fn encode_histogram(h: &Histogram<u64>) -> Option<String> {
-    use base64::Engine;
-    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-    if h.is_empty() {
-        return None;
-    }
-    let mut buf = Vec::new();
-    V2DeflateSerializer::new().serialize(h, &mut buf).ok()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(buf))
-}
-
-/// Failures plus 5xx answers, over every request that ended (answered or failed).
+/// Failures plus 5xx answers plus gRPC calls that did not end `OK`, over every request
+/// that ended (answered or failed).
 pub fn error_rate(responses: &StatusCounts, failures: &Failures) -> f64 {
     let ended = responses.total() + failures.total();
     if ended == 0 {
         return 0.0;
     }
-    (responses.class(5) + failures.total()) as f64 / ended as f64
+    (responses.class(5) + grpc_errors(responses) + failures.total()) as f64 / ended as f64
 }
 
+/// gRPC calls that ended with a status other than `OK`. The load generator records a
+/// call's gRPC code (0..=16) as its status; HTTP statuses have three digits.
+fn grpc_errors(s: &StatusCounts) -> u64 {
+    s.0.range(1..100).map(|(_, n)| n).sum()
+}
+
+/// Statuses as the result holds them: HTTP codes as numbers, gRPC codes by name.
 fn statuses(s: &StatusCounts) -> BTreeMap<String, u64> {
-    s.0.iter().map(|(c, n)| (c.to_string(), *n)).collect()
+    s.0.iter().map(|(c, n)| (status_name(*c), *n)).collect()
+}
+
+fn status_name(code: u16) -> String {
+    u8::try_from(code)
+        .ok()
+        .and_then(gauntlet_mocks::grpc::code_name)
+        .map_or_else(|| code.to_string(), str::to_string)
+}
+
+fn http_statuses(s: &StatusCounts) -> BTreeMap<String, u64> {
+    s.0.range(100..).map(|(c, n)| (c.to_string(), *n)).collect()
+}
+
+fn grpc_statuses(s: &StatusCounts) -> BTreeMap<String, u64> {
+    s.0.range(..100)
+        .map(|(c, n)| (status_name(*c), *n))
+        .collect()
+}
+
+/// gRPC answers by status name, from a mock's counts by code.
+fn grpc_names(by_code: &BTreeMap<u8, u64>) -> BTreeMap<String, u64> {
+    by_code
+        .iter()
+        .map(|(c, n)| (status_name(u16::from(*c)), *n))
+        .collect()
 }
 
 fn failures(f: &Failures) -> BTreeMap<String, u64> {
@@ -147,6 +171,7 @@ pub fn mocks(mocks: &BTreeMap<String, UpstreamHandle>) -> BTreeMap<String, MockC
                     .iter()
                     .map(|(s, n)| (s.to_string(), *n))
                     .collect(),
+                grpc_statuses: grpc_names(&c.by_grpc_status),
                 endpoints: c.endpoints.iter().map(|e| e.requests).collect(),
                 hung: c.hung,
                 reset: c.reset,
@@ -209,6 +234,7 @@ mod tests {
 
     #[test]
     fn window_histograms_round_trip() {
+        use crate::load::encode_histogram;
         use base64::Engine;
         use hdrhistogram::serialization::Deserializer;
         let mut h = Histogram::<u64>::new(3).unwrap();
@@ -223,6 +249,55 @@ mod tests {
         assert_eq!(back.len(), 3);
         assert_eq!(back.max(), h.max());
         assert!(encode_histogram(&Histogram::<u64>::new(3).unwrap()).is_none());
+    }
+
+    #[test]
+    fn a_compact_window_shows_the_figures_of_its_histogram() {
+        use crate::load::{encode_histogram, WindowLatency};
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for v in 1..=5_000u64 {
+            h.record(v * 37 % 90_001 + 50).unwrap();
+        }
+        let w = WindowReport {
+            index: 4,
+            start: std::time::Duration::from_secs(4),
+            length: std::time::Duration::from_secs(1),
+            warmup: false,
+            sent: 5_000,
+            responses: StatusCounts::default(),
+            failures: Failures::default(),
+            latency: WindowLatency::of(&h),
+        };
+        let (got, p) = (window(&w), percentiles(&h));
+        assert_eq!(
+            (got.p50_ms, got.p99_ms, got.max_ms),
+            (p.p50_ms, p.p99_ms, p.max_ms)
+        );
+        assert_eq!(got.histogram, encode_histogram(&h));
+        assert_eq!(w.latency.len(), h.len());
+    }
+
+    #[test]
+    fn grpc_codes_are_named_and_non_ok_ones_are_errors() {
+        // The load generator records a gRPC call's code (0..=16) as its status.
+        let mut r = StatusCounts::default();
+        r.add(0, 90);
+        r.add(14, 7);
+        r.add(4, 3);
+        assert!((error_rate(&r, &Failures::default()) - 0.10).abs() < 1e-12);
+        let named = grpc_statuses(&r);
+        assert_eq!(named["OK"], 90);
+        assert_eq!(named["UNAVAILABLE"], 7);
+        assert_eq!(named["DEADLINE_EXCEEDED"], 3);
+        assert!(http_statuses(&r).is_empty());
+        r.add(200, 5);
+        assert_eq!(http_statuses(&r).len(), 1);
+        assert_eq!(
+            statuses(&r)["UNAVAILABLE"],
+            7,
+            "windows name gRPC codes too"
+        );
+        assert_eq!(statuses(&r)["200"], 5);
     }
 
     #[test]

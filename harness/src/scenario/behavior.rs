@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gauntlet_mocks::behavior::MAX_LATENCY;
 use gauntlet_mocks::spec::parse_latency;
-use gauntlet_mocks::{Behavior, Chaos, Latency, SlowBody, StatusMix};
+use gauntlet_mocks::{Behavior, Chaos, GrpcStatusMix, Latency, SlowBody, StatusMix};
 use serde_yaml::Value;
 
 use super::check::Ctx;
@@ -34,6 +34,8 @@ pub(crate) struct BehaviorFields<'a> {
 pub(crate) struct BehaviorPatch {
     latency: Option<Latency>,
     statuses: Option<StatusMix>,
+    /// `responses` written in gRPC codes (`scenario::grpc`).
+    grpc: Option<GrpcStatusMix>,
     body_bytes: Option<usize>,
     chaos: Patch<ChaosPatch>,
 }
@@ -52,6 +54,7 @@ impl BehaviorPatch {
     pub fn is_empty(&self) -> bool {
         self.latency.is_none()
             && self.statuses.is_none()
+            && self.grpc.is_none()
             && self.body_bytes.is_none()
             && !self.chaos.given()
     }
@@ -80,6 +83,7 @@ impl BehaviorPatch {
                 .unwrap_or_else(|| base.statuses.clone()),
             body_bytes: self.body_bytes.unwrap_or(base.body_bytes),
             chaos,
+            grpc: self.grpc.clone().or_else(|| base.grpc.clone()),
         }
     }
 }
@@ -94,9 +98,16 @@ pub(crate) fn behavior_patch(
         Some(v) => latency(ctx, &path.key("latency"), v).map(Some),
         None => Some(None),
     };
-    let statuses = match fields.responses {
-        Some(m) => responses(ctx, &path.key("responses"), m).map(Some),
-        None => Some(None),
+    let (statuses, grpc) = match fields.responses {
+        Some(m) if super::grpc::is_grpc_mix(m) => (
+            Some(None),
+            super::grpc::grpc_responses(ctx, &path.key("responses"), m).map(Some),
+        ),
+        Some(m) => (
+            responses(ctx, &path.key("responses"), m).map(Some),
+            Some(None),
+        ),
+        None => (Some(None), Some(None)),
     };
     let body_bytes = match fields.body {
         Some(b) => ctx.body(&path.key("body"), b).map(Some),
@@ -110,6 +121,7 @@ pub(crate) fn behavior_patch(
     Some(BehaviorPatch {
         latency: latency?,
         statuses: statuses?,
+        grpc: grpc?,
         body_bytes: body_bytes?,
         chaos: chaos?,
     })
@@ -123,7 +135,36 @@ pub(crate) fn behavior(
     fields: &BehaviorFields<'_>,
 ) -> Option<Behavior> {
     let patch = behavior_patch(ctx, path, fields)?;
+    check_protocol(ctx, path, base, &patch)?;
     servable(ctx, path, patch.apply(base))
+}
+
+/// Checks that a `responses` mix fits the upstream's protocol, which `base` carries: gRPC
+/// codes for a gRPC upstream, HTTP statuses otherwise.
+pub(crate) fn check_protocol(
+    ctx: &mut Ctx<'_>,
+    path: &FieldPath,
+    base: &Behavior,
+    patch: &BehaviorPatch,
+) -> Option<()> {
+    let at = path.key("responses");
+    if base.grpc.is_some() && patch.statuses.is_some() {
+        ctx.err(
+            &at,
+            "HTTP status codes on a gRPC upstream",
+            "write gRPC statuses, e.g. `responses: { ok: 70%, unavailable: 30% }`",
+        );
+        return None;
+    }
+    if base.grpc.is_none() && patch.grpc.is_some() {
+        ctx.err(
+            &at,
+            "gRPC status codes on an upstream that does not speak gRPC",
+            "add `protocol: grpc` to the upstream, or write HTTP statuses such as `{ 200: 97%, 503: 3% }`",
+        );
+        return None;
+    }
+    Some(())
 }
 
 /// Checks a behaviour once folded: what only the whole can tell (chaos shares adding up),

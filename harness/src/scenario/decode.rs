@@ -15,7 +15,7 @@ use super::raw::RawScenario;
 
 /// Fields of the design that a later version will accept; a scenario using one gets a
 /// clearer message than "unknown field".
-const PLANNED: &[&str] = &["image", "stages"];
+const PLANNED: &[&str] = &["stages"];
 
 /// Deserializes `text` (already scanned by `loc`) into the raw scenario.
 pub(crate) fn decode(text: &str, file: &Path, loc: &Locator) -> Result<RawScenario, ScenarioError> {
@@ -229,6 +229,9 @@ pub(crate) fn example(path: &FieldPath) -> Option<String> {
         "envoy" => "envoy: { version: \"1.40.0\" }",
         "version" => "version: \"1.40.0\"",
         "binary" => "binary: /usr/local/bin/envoy",
+        "image" => "image: gauntlet/envoy:1.40.0",
+        "cpus" => "cpus: 0.5",
+        "memory" => "memory: 256Mi",
         "concurrency" => "concurrency: 32",
         "log_level" => "log_level: warn",
         "upstreams" => "upstreams: { backend: { endpoints: 2 } }",
@@ -288,6 +291,11 @@ pub(crate) fn example(path: &FieldPath) -> Option<String> {
         "down" => "down: true",
         "up" => "up: true",
         "gates" => "gates: [\"latency.p99 < 50ms\"]",
+        "sweep" => "sweep: { rate: [500, 1000, 2000, 4000, 8000] }",
+        "capacity" => "capacity: { target_rps: 20000/s, cpu_limit: 500m, headroom: 30% }",
+        "find_max_rps" => {
+            "find_max_rps: { slo: { p99: 10ms }, start_rate: 500/s, max_rate: 8000/s }"
+        }
         _ => return None,
     };
     Some(ex.to_string())

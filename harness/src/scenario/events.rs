@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use gauntlet_mocks::Behavior;
 
-use super::behavior::{behavior_patch, servable, BehaviorFields};
+use super::behavior::{behavior_patch, check_protocol, servable, BehaviorFields};
 use super::check::Ctx;
 use super::cluster_policy::cluster_policy;
 use super::locate::FieldPath;
@@ -170,6 +170,8 @@ fn set_upstream(
         None => None,
     };
     let targets: Vec<u32> = listed.clone().unwrap_or_else(|| (0..up.count).collect());
+    // Every endpoint of an upstream speaks its protocol, so the first one tells.
+    check_protocol(ctx, &set_path, up.each.first()?, &patch)?;
     let results: Vec<Behavior> = targets
         .iter()
         .filter_map(|&e| up.each.get(e as usize))

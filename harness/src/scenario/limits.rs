@@ -30,6 +30,8 @@ pub struct Limits {
     pub max_workers: u32,
     /// Highest Envoy `--concurrency`.
     pub max_envoy_concurrency: u32,
+    /// Most points of a `sweep:` (rates × connections × body sizes).
+    pub max_sweep_points: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +49,7 @@ impl Default for Limits {
             max_timeline_events: 10_000,
             max_workers: 64,
             max_envoy_concurrency: 64,
+            max_sweep_points: 100,
         }
     }
 }

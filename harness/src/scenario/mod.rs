@@ -21,19 +21,21 @@
 //!
 //! ```yaml
 //! name: checkout-bench          # required; 1..64 of [A-Za-z0-9._-], no `..`
-//! phase: benchmark              # single-service | integration: "not supported yet"
+//! phase: benchmark              # or single-service, integration (see below)
 //! envoy:                        # optional
 //!   version: "1.40.0"           # or `binary: /path/to/envoy`; neither: default resolution
 //!   concurrency: 1              # 1..=64
 //!   log_level: warn             # trace|debug|info|warning|warn|error|critical|off
 //!   listen_port: 10000          # optional; default: a free port
+//!   image: gauntlet/envoy:1.40.0  # optional: Envoy in a container (see Containers below)
 //! upstreams:                    # required; names 1..64 of [A-Za-z0-9_-], file order kept
 //!   backend:                    # `backend:` alone (null) takes every default
 //!     endpoints: 1              # 1..=64
-//!     protocol: http1           # http1 | http2
+//!     protocol: http1           # http1 | http2 | grpc (see gRPC below)
 //!     latency: 0                # 5ms | {fixed: 5ms} | {uniform: [1ms, 5ms]}
 //!                               # | {p50: 5ms, p99: 40ms} | "1ms..5ms" | "p50=5ms,p99=40ms"
-//!     responses: { 200: 100% }  # 200..=599; must add up to 100% (±0.01%)
+//!     responses: { 200: 100% }  # 200..=599; must add up to 100% (±0.01%); gRPC
+//!                               # upstreams: { ok: 70%, unavailable: 30% }
 //!     body: 0                   # bytes: 512, 1KiB, 4KB; at most 64MiB
 //!     chaos:                    # optional; shares of requests; hang + reset <= 100%
 //!       hang: 0%                # read, never answered
@@ -81,7 +83,7 @@
 //!                     healthy_threshold: 1 }      # defaults as shown
 //!     max_requests_per_connection: 1000           # optional
 //! load:                         # required
-//!   protocol: http1
+//!   protocol: http1             # http1 | http2 | grpc (see gRPC below)
 //!   rate: 2000/s                # or 2000, 2k/s, 1.5M/s; or `concurrency: 32`; exactly one
 //!   connections: 16             # closed loop: = concurrency (http1), min(concurrency, 16) (http2)
 //!   duration: 60s               # required; > 0, at most 24h
@@ -89,6 +91,8 @@
 //!   timeout: 10s
 //!   workers: 1                  # 1..=64
 //!   request: { method: GET, path: /, headers: {}, body: 0 }
+//!   streams: 100                # http2 | grpc: most streams in flight per connection
+//!   grpc: { method: gauntlet.mock.v1.Mock/Call, deadline: 50ms }   # grpc only; see gRPC
 //! baseline: true
 //! timeline:                     # sorted by `at` (stable); `at` < warmup + duration
 //!   - at: 10s
@@ -107,6 +111,89 @@
 //!   - latency.p99 < 50ms
 //!   - errors.rate < 1% after event-0 + 2s       # event names must exist
 //! ```
+//!
+//! # Single-service phase
+//!
+//! `phase: single-service` tests one service with its sidecars, its dependencies mocked:
+//!
+//! ```text
+//! load ─► ingress Envoy ─► service ─► egress Envoy ─► upstreams (mocks)
+//! ```
+//!
+//! ```yaml
+//! phase: single-service
+//! service:                      # required in this phase, refused in the others
+//!   name: checkout              # default `service`; its log is service-<name>.log
+//!   command: [gauntlet-mock, --listen, "127.0.0.1:${PORT}",
+//!             --call, "inventory=${INVENTORY_URL}/items"]   # argv, never a shell
+//!   env: { LOG_LEVEL: warn }    # added to Gauntlet's environment
+//!   cwd: ./service              # relative to the scenario file; default its directory
+//!   port: 8080                  # optional; default a free port
+//!   health: /healthz            # polled until it answers 2xx
+//!   startup_timeout: 10s        # at most 5m
+//! ```
+//!
+//! Gauntlet sets `PORT` (the service's port) and, for each upstream, `<NAME>_URL` =
+//! `http://127.0.0.1:<port>` of the egress listener to it (the name upper-cased, every
+//! character other than a letter or digit made `_`: `user-db` → `USER_DB_URL`). `${PORT}`
+//! and `${<NAME>_URL}` in `command` and `env` values are replaced by those values; any other
+//! `${…}` is an error (nothing is run through a shell). A program without a `/` is looked for
+//! next to the `gauntlet` executable first (where `gauntlet-mock` is installed), then on
+//! `PATH`; a relative path with a `/` is taken from `cwd`.
+//!
+//! `routes:` are the **egress** routes: each applies on the egress listener of the upstream
+//! it names, with its retries, timeouts, faults and rate limit, and `clusters:` policies
+//! apply to the upstreams as in the benchmark phase; an upstream no route names gets a
+//! catch-all route. The load's path goes to the service, so no route has to match it. The
+//! timeline changes the egress sidecar and the mocks. The baseline step sends the load to
+//! the service directly (its calls still go through the egress sidecar), so the difference
+//! between the steps is what the ingress hop adds. Gates on `envoy.*` read the egress
+//! sidecar's counters for the step. A service that exits during a step fails the run.
+//!
+//! # Integration phase
+//!
+//! `phase: integration` wires services together, each behind its own sidecar Envoy (one per
+//! service, with an inbound listener and an outbound listener per callee: the Istio shape,
+//! and half the Envoys of an ingress/egress pair per service on a small machine):
+//!
+//! ```yaml
+//! phase: integration
+//! services:                     # required in this phase; the first is the entry
+//!   bff:
+//!     mock:                     # a built-in fan-out service
+//!       calls:                  # each names another service or an upstream
+//!         - { service: inventory, path: /items }
+//!         - { service: reviews, path: /reviews }
+//!       mode: parallel          # or sequential (stops at the first failed call)
+//!       latency: 1ms            # its own work, as an upstream's `latency`
+//!       failure_status: 502     # answered when a call failed; default 502
+//!   inventory:
+//!     command: [./inventory, --port, "${PORT}", --db, "${DB_URL}"]   # a program: the
+//!     health: /healthz          # fields of `service:` (env, cwd, port, startup_timeout)
+//! upstreams:                    # the leaves, plain mocks
+//!   db: {}
+//!   reviews: {}
+//! ```
+//!
+//! The load goes to the first service's sidecar (the baseline to the service directly).
+//! A call from `S` to `C` leaves through `S`'s sidecar listener `out_<C>`; to a service it
+//! arrives through `C`'s sidecar inbound listener, to an upstream it goes to the mock. A
+//! `command:` service gets `PORT` and a `<NAME>_URL` for every other service and upstream.
+//! `routes:` naming an upstream apply on every outbound listener to it, `clusters:` to its
+//! cluster. Services may not call each other in a cycle, and a service may not share a
+//! name with an upstream. The timeline may only change the mocks (`upstream:` events).
+//! The result's `graph` has an edge per hop with the caller's sidecar's counters, the
+//! callee's own count, and p50/p99 from Envoy's histograms.
+//!
+//! # Comparing phases
+//!
+//! `compare_with: runs/checkout-single/result.json` (a stored run's `result.json` or its
+//! directory, relative to the scenario file) in a single-service or integration scenario
+//! puts that run's per-hop figures beside this run's in the result (`graph.compared`) and
+//! the reports: each hop is paired with the stored hop between the same services, else with
+//! the only stored hop into the same service (the single-service `load → checkout` against
+//! the integration `bff → checkout`), with the p99 and error-rate differences. The stored
+//! run is read before anything starts; one without hops (a benchmark) is an error.
 //!
 //! # Timeline semantics
 //!
@@ -165,6 +252,33 @@
 //! defaults are not ours: `retries` without `retryOn` is an error (Istio would retry on
 //! `connect-failure,refused-stream,unavailable,cancelled,503`), and `attempts` defaults to
 //! Envoy's 1, not Istio's 2. Hash keys under `consistentHash` are not supported.
+//!
+//! # Limits
+//!
+//! A scenario file is untrusted input: values past these ceilings are refused as errors
+//! (each one is a typo more often than an intent). `gauntlet run` and `gauntlet validate`
+//! take `--limit NAME=VALUE` (repeatable) to raise or lower one, e.g.
+//! `--limit max_rate=2M/s --limit max_duration=48h`; an unknown name or a bad value is an
+//! error (exit 2) that lists the names.
+//!
+//! | limit | default | what |
+//! |---|---|---|
+//! | `max_file_bytes` | 1MiB | size of the scenario file |
+//! | `max_rate` | 1M/s | open-loop `load.rate` |
+//! | `max_connections` | 10000 | `load.connections` |
+//! | `max_concurrency` | 10000 | closed-loop `load.concurrency` |
+//! | `max_body_bytes` | 64MiB | request and response bodies |
+//! | `max_duration` | 24h | `load.duration`, and every other duration (timeouts, delays) |
+//! | `max_endpoints` | 64 | endpoints per upstream, `scale:` included |
+//! | `max_upstreams` | 256 | upstreams |
+//! | `max_routes` | 1000 | routes |
+//! | `max_timeline_events` | 10000 | timeline events |
+//! | `max_workers` | 64 | `load.workers` |
+//! | `max_envoy_concurrency` | 64 | `envoy.concurrency` |
+//! | `max_sweep_points` | 100 | points of a `sweep:` |
+//!
+//! Values are written as in the scenario: rates `500000`, `500k/s`, `1.5M/s`; durations
+//! `90m`, `48h`; sizes `128MiB`; counts as whole numbers.
 
 // `ScenarioError` carries its whole context (file, position, field, hint, further errors)
 // in plain fields for callers to read; it is built once per failed load, so its size
@@ -174,14 +288,19 @@
 mod behavior;
 mod check;
 mod cluster_policy;
+mod container;
 mod decode;
 mod error;
 mod events;
 mod fault;
 mod fold;
 mod gates;
+mod grpc;
+mod grpc_message;
 mod headers;
 mod hosts;
+mod integration;
+mod limit_flags;
 mod limits;
 mod locate;
 pub mod model;
@@ -192,6 +311,8 @@ mod raw_policy;
 mod retry;
 mod route;
 mod route_policy;
+mod service;
+pub mod sizing;
 mod timeline;
 mod upstream;
 mod validate;
@@ -200,8 +321,13 @@ use std::io::Read;
 use std::path::Path;
 
 pub use error::ScenarioError;
+pub use grpc::{timeout_header as grpc_timeout_header, GrpcCall, MOCK_METHOD as GRPC_MOCK_METHOD};
+pub use integration::{CallSpec, MockService, ServiceKind, ServiceNode};
+pub use limit_flags::LimitError;
 pub use limits::Limits;
 pub use model::*;
+pub use service::{service_vars, ServiceSpec, PORT_VAR};
+pub use sizing::{CapacitySpec, FindMaxSpec, SizingSpec, Slo, Sweep};
 
 use check::Ctx;
 use locate::Locator;

@@ -34,6 +34,19 @@ pub struct Scenario {
     pub timeline: Vec<TimelineEvent>,
     /// CI gates evaluated over the result, in file order.
     pub gates: Vec<Gate>,
+    /// The service under test (`phase: single-service` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<super::service::ServiceSpec>,
+    /// The services wired together (`phase: integration` only); the first is the entry.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<super::integration::ServiceNode>,
+    /// A stored run (its `result.json` or its directory) of another phase whose per-hop
+    /// figures the report puts beside this run's (single-service and integration only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare_with: Option<std::path::PathBuf>,
+    /// `sweep:`, `capacity:` and `find_max_rps:`; empty for a single-point run.
+    #[serde(skip_serializing_if = "super::sizing::SizingSpec::is_empty")]
+    pub sizing: super::sizing::SizingSpec,
 }
 
 /// Which of the three rollout phases the scenario exercises.
@@ -55,6 +68,20 @@ pub struct EnvoySpec {
     pub log_level: String,
     /// Port of Envoy's listener on 127.0.0.1; `None` picks a free one.
     pub listen_port: Option<u16>,
+    /// `image:`: run Envoy in a container of this image instead of as a process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<EnvoyImage>,
+}
+
+/// Envoy in a container: the image and its limits (`envoy.image`, `cpus`, `memory`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvoyImage {
+    /// `repository[:tag]`, e.g. `gauntlet/envoy:1.40.0`.
+    pub image: String,
+    /// CPU limit in cores (`0.5` = 500m); `None`: no limit.
+    pub cpus: Option<f64>,
+    /// Memory limit in bytes; `None`: no limit.
+    pub memory: Option<u64>,
 }
 
 /// Where the Envoy binary comes from.
@@ -76,6 +103,8 @@ pub enum EnvoySource {
 pub enum UpstreamProtocol {
     Http1,
     Http2,
+    /// Unary gRPC over HTTP/2 (`scenario::grpc`).
+    Grpc,
 }
 
 /// A mock upstream cluster: `endpoints` servers, each on its own port.
@@ -137,6 +166,8 @@ pub enum RouteTarget {
 pub enum LoadProtocol {
     Http1,
     Http2,
+    /// Unary gRPC calls over HTTP/2 (`Load::grpc` says which).
+    Grpc,
 }
 
 /// Open loop (a rate) or closed loop (a concurrency).
@@ -164,6 +195,12 @@ pub struct Load {
     pub timeout: Duration,
     /// Load worker threads.
     pub workers: u32,
+    /// Most streams in flight per HTTP/2 connection; `None`: the load generator's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streams: Option<u32>,
+    /// With `protocol: grpc`: the call every stream makes (`request.path` is its path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<super::grpc::GrpcCall>,
 }
 
 /// The request every load connection sends.

@@ -32,6 +32,16 @@ pub(crate) struct RawScenario {
     /// Gate expressions; any YAML value, so that a gate YAML reads as a mapping (an
     /// unquoted `: `) gets a clear message.
     pub gates: Option<Vec<serde_yaml::Value>>,
+    /// The service under test of `phase: single-service`.
+    pub service: Option<super::service::RawService>,
+    /// The services of `phase: integration`, by name, in file order.
+    pub services: Option<OrderedMap<Scalar, Option<super::integration::RawNode>>>,
+    /// A stored run whose hops the report puts beside this run's.
+    pub compare_with: Option<Scalar>,
+    /// Sizing sections (`scenario::sizing`).
+    pub sweep: Option<super::sizing::RawSweep>,
+    pub capacity: Option<super::sizing::RawCapacity>,
+    pub find_max_rps: Option<super::sizing::RawFindMax>,
 }
 
 /// `envoy:`.
@@ -43,6 +53,10 @@ pub(crate) struct RawEnvoy {
     pub concurrency: Option<i64>,
     pub log_level: Option<Scalar>,
     pub listen_port: Option<i64>,
+    /// Container launcher (`scenario::container`).
+    pub image: Option<Scalar>,
+    pub cpus: Option<Scalar>,
+    pub memory: Option<Scalar>,
 }
 
 /// One entry of `upstreams:`.
@@ -134,6 +148,10 @@ pub(crate) struct RawLoad {
     pub timeout: Option<Scalar>,
     pub workers: Option<i64>,
     pub request: Option<RawRequest>,
+    /// Streams per HTTP/2 connection (`scenario::grpc`).
+    pub streams: Option<i64>,
+    /// The gRPC call (`scenario::grpc`).
+    pub grpc: Option<super::grpc::RawGrpc>,
 }
 
 /// `load.request:`.

@@ -89,8 +89,9 @@ fn upstream(
         None => Some(1),
     };
     let protocol = match &raw.protocol {
-        Some(p) => match ctx.choice(&path.key("protocol"), p, &["http1", "http2"]) {
+        Some(p) => match ctx.choice(&path.key("protocol"), p, &["http1", "http2", "grpc"]) {
             Some("http2") => Some(UpstreamProtocol::Http2),
+            Some("grpc") => Some(UpstreamProtocol::Grpc),
             Some(_) => Some(UpstreamProtocol::Http1),
             None => None,
         },
@@ -102,7 +103,13 @@ fn upstream(
         body: raw.body.as_ref(),
         chaos: &raw.chaos,
     };
-    let behavior = behavior(ctx, path, &Behavior::default(), &fields);
+    // A gRPC upstream answers `OK` unless `responses` says otherwise.
+    let base = Behavior {
+        grpc: (protocol == Some(UpstreamProtocol::Grpc))
+            .then(|| gauntlet_mocks::GrpcStatusMix::always(gauntlet_mocks::grpc::OK)),
+        ..Behavior::default()
+    };
+    let behavior = behavior(ctx, path, &base, &fields);
     let connect_timeout = match &raw.connect_timeout {
         Some(v) => positive(ctx, &path.key("connect_timeout"), v, MAX_LATENCY),
         None => Some(Duration::from_secs(1)),

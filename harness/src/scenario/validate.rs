@@ -73,7 +73,16 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
     let timeline = timeline(ctx, raw.timeline.as_ref(), &refs);
     let labels = timeline.as_deref().map(labels);
     let gates = gates(ctx, raw.gates.as_ref(), labels.as_deref());
-    if let (Some(routes), Some(load)) = (&routes, &load) {
+    let has_timeline = raw.timeline.as_ref().is_some_and(|t| !t.is_empty());
+    let sizing = super::sizing::sizing(ctx, raw, load.as_ref(), has_timeline);
+    super::container::sweep_needs_image(ctx, raw);
+    let service = super::service::section(ctx, raw, phase, source);
+    let services = super::integration::section(ctx, raw, phase, source);
+    let compare_with = super::integration::compare_with(ctx, raw, phase, source);
+    // In the single-service phase the load goes to the service, and the routes are its
+    // egress routes: no route has to match the load's path.
+    let load_via_routes = phase == Some(Phase::Benchmark);
+    if let (Some(routes), Some(load), true) = (&routes, &load, load_via_routes) {
         let path = &load.request.path;
         if !routes.iter().any(|r| r.matcher.matches(path)) {
             let at = root.key("load").key("request").key("path");
@@ -98,6 +107,10 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
         baseline: raw.baseline.unwrap_or(true),
         timeline: timeline?,
         gates: gates?,
+        service: service?,
+        services: services?,
+        compare_with: compare_with?,
+        sizing: sizing?,
     })
 }
 
@@ -108,6 +121,8 @@ fn phase(ctx: &mut Ctx<'_>, raw: Option<&Scalar>) -> Option<Phase> {
     let path = FieldPath::root().key("phase");
     match ctx.choice(&path, raw, &["benchmark", "single-service", "integration"])? {
         "benchmark" => Some(Phase::Benchmark),
+        "single-service" => Some(Phase::SingleService),
+        "integration" => Some(Phase::Integration),
         other => {
             ctx.err(
                 &path,
@@ -164,7 +179,9 @@ fn envoy(ctx: &mut Ctx<'_>, raw: Option<&RawEnvoy>) -> Option<EnvoySpec> {
             .map(|p| u16::try_from(p).ok()),
         None => Some(None),
     };
+    let image = super::container::envoy_image(ctx, &path, raw);
     Some(EnvoySpec {
+        image: image?,
         source: source?,
         concurrency: concurrency?,
         log_level: log_level?,
@@ -221,8 +238,9 @@ fn load(ctx: &mut Ctx<'_>, raw: Option<&RawLoad>) -> Option<Load> {
     };
     let limits = ctx.limits.clone();
     let protocol = match &raw.protocol {
-        Some(p) => match ctx.choice(&path.key("protocol"), p, &["http1", "http2"]) {
+        Some(p) => match ctx.choice(&path.key("protocol"), p, &["http1", "http2", "grpc"]) {
             Some("http2") => Some(LoadProtocol::Http2),
+            Some("grpc") => Some(LoadProtocol::Grpc),
             Some(_) => Some(LoadProtocol::Http1),
             None => None,
         },
@@ -292,11 +310,19 @@ fn load(ctx: &mut Ctx<'_>, raw: Option<&RawLoad>) -> Option<Load> {
         None => Some(1),
     };
     let default = RawRequest::default();
-    let request = request(
+    let mut request = request(
         ctx,
         &path.key("request"),
         raw.request.as_ref().unwrap_or(&default),
     );
+    let grpc = super::grpc::load_grpc(ctx, &path, raw, protocol, mode);
+    // A gRPC call is a POST to the method's path; the route check below sees that path.
+    if let (Some(req), Some(call)) = (&mut request, grpc.as_ref().and_then(|g| g.call.as_ref())) {
+        req.method = "POST".to_string();
+        req.path = call.path.clone();
+    }
+    let grpc = grpc?;
+    let connections = grpc.connections.or(connections);
     Some(Load {
         protocol: protocol?,
         mode: mode?,
@@ -306,11 +332,13 @@ fn load(ctx: &mut Ctx<'_>, raw: Option<&RawLoad>) -> Option<Load> {
         request: request?,
         timeout: timeout?,
         workers: workers?,
+        streams: grpc.streams,
+        grpc: grpc.call,
     })
 }
 
 /// `2000/s`, `2k/s`, `2000` or `1.5M/s` → requests per second.
-fn rate(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<f64> {
+pub(crate) fn rate(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<f64> {
     let hint = "write requests per second, e.g. `2000/s`, `2k/s` or `2000`";
     let parsed = match value {
         Scalar::Int(n) => Some(*n as f64),

@@ -55,6 +55,10 @@ pub struct ListenerSpec {
     /// `upstream_rq_time`) are what resilience gates read. Envoy's benchmarking FAQ says to
     /// disable it for raw throughput numbers, so a benchmark-phase plan may turn it off.
     pub dynamic_stats: bool,
+    /// Routes honour a gRPC client's `grpc-timeout` (`max_stream_duration`), capped by the
+    /// route's timeout. Only for gRPC load: Envoy then applies `max_stream_duration` in
+    /// place of the route `timeout`, which would change how HTTP requests time out.
+    pub grpc_timeouts: bool,
 }
 
 impl ListenerSpec {
@@ -82,6 +86,7 @@ impl Default for ListenerSpec {
             routes: Vec::new(),
             generate_request_id: false,
             dynamic_stats: true,
+            grpc_timeouts: false,
         }
     }
 }

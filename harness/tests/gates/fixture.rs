@@ -223,5 +223,7 @@ pub fn run() -> RunResult {
             push(None, true),
         ],
         gates: Vec::new(),
+        sizing: None,
+        graph: None,
     }
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::error::ErrorKind;
@@ -13,7 +14,7 @@ use gauntlet_mocks::spec::{
     format_chaos, format_latency, format_status_mix, parse_latency, parse_slow_body,
     parse_status_mix,
 };
-use gauntlet_mocks::units::{parse_percent, parse_size};
+use gauntlet_mocks::units::{parse_duration, parse_percent, parse_size};
 use gauntlet_mocks::{
     serve_with, Behavior, Chaos, EndpointId, EndpointState, Latency, ServeOptions, SlowBody,
     StatusMix,
@@ -24,6 +25,7 @@ use tracing_subscriber::EnvFilter;
 /// A mock upstream: answers every request after a sampled latency with a sampled status and
 /// a fixed-size body, or by chaos hangs, resets or closes. `GET /__gauntlet/stats` returns
 /// counters as JSON; `PUT /__gauntlet/behavior` with a JSON behaviour swaps it while running.
+/// With `--call`, a mock *service* instead: each request calls its dependencies first.
 #[derive(Debug, Parser)]
 #[command(name = "gauntlet-mock", version)]
 struct Cli {
@@ -61,6 +63,40 @@ struct Cli {
     /// Worker threads (default: one per CPU).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Freeze the whole server once, this long after it starts listening, e.g. `5s`, as a
+    /// GC pause would (for coordinated-omission checks). Needs `--threads 1`.
+    #[arg(long, value_parser = duration, requires = "stall_for")]
+    stall_at: Option<Duration>,
+    /// How long the one stall of `--stall-at` lasts, e.g. `1s`.
+    #[arg(long, value_parser = duration, requires = "stall_at")]
+    stall_for: Option<Duration>,
+    /// Service mode: before answering, call this dependency, `NAME=http://host:port/path` or
+    /// `NAME=/path` (base URL from `$NAME_URL`, which Gauntlet sets to its egress sidecar).
+    /// Repeat for several; answers 200 when every call got a 2xx, else --failure-status.
+    #[arg(long = "call", value_name = "NAME=URL", value_parser = call_arg)]
+    calls: Vec<gauntlet_mocks::Call>,
+    /// Service mode: make the calls one after the other (stopping at the first failure)
+    /// instead of all at once.
+    #[arg(long, requires = "calls")]
+    sequential: bool,
+    /// Service mode: the status answered when a call failed.
+    #[arg(long, default_value_t = 502, requires = "calls",
+          value_parser = clap::value_parser!(u16).range(100..=599))]
+    failure_status: u16,
+    /// Service mode: timeout of each call, e.g. `2s`.
+    #[arg(long, default_value = "5s", value_parser = duration, requires = "calls")]
+    call_timeout: Duration,
+    /// Service mode: path answered 200 at once, uncounted, for health checks.
+    #[arg(long, default_value = "/healthz", requires = "calls")]
+    health: String,
+}
+
+fn call_arg(text: &str) -> Result<gauntlet_mocks::Call, String> {
+    gauntlet_mocks::parse_call(text, |var| std::env::var(var).ok())
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn body_size(text: &str) -> Result<usize, String> {
@@ -101,6 +137,16 @@ fn main() -> ExitCode {
             )
             .exit();
     }
+    if cli.stall_at.is_some() && cli.threads != Some(1) {
+        // Blocking the one worker thread freezes every connection; with more workers the
+        // others would keep answering and the stall would be partial.
+        Cli::command()
+            .error(
+                ErrorKind::MissingRequiredArgument,
+                "--stall-at freezes the server's only worker thread: add --threads 1",
+            )
+            .exit();
+    }
     let behavior = Behavior {
         latency: cli.latency.clone(),
         statuses: cli.status.clone(),
@@ -111,6 +157,7 @@ fn main() -> ExitCode {
             close: cli.close,
             slow_body: cli.slow_body,
         },
+        grpc: None,
     };
     let chaos = format_chaos(&behavior.chaos);
     let id = EndpointId {
@@ -166,6 +213,12 @@ fn run(cli: &Cli, state: Arc<EndpointState>, chaos: &str) -> anyhow::Result<()> 
             format_status_mix(&cli.status),
             cli.body
         );
+        if let (Some(at), Some(length)) = (cli.stall_at, cli.stall_for) {
+            tokio::spawn(stall(at, length));
+        }
+        if !cli.calls.is_empty() {
+            return serve_service(cli, listener, shutdown).await;
+        }
         let options = ServeOptions {
             control_api: true,
             ..ServeOptions::default()
@@ -174,6 +227,44 @@ fn run(cli: &Cli, state: Arc<EndpointState>, chaos: &str) -> anyhow::Result<()> 
             .await
             .context("server failed")
     })
+}
+
+/// Blocks the runtime's only worker thread for `length`, `at` from now: no connection is
+/// read or answered meanwhile, as when a real server pauses. Requests that arrive during the
+/// stall are answered when it ends.
+async fn stall(at: Duration, length: Duration) {
+    tokio::time::sleep(at).await;
+    eprintln!("gauntlet-mock: stalling for {length:?}");
+    // Deliberately blocking inside the runtime: the stall is the point.
+    std::thread::sleep(length);
+    eprintln!("gauntlet-mock: stall over");
+}
+
+/// Service mode (`--call`): a fan-out service instead of a plain upstream.
+async fn serve_service(
+    cli: &Cli,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut config = gauntlet_mocks::FanoutConfig::new(cli.name.clone(), cli.calls.clone());
+    if cli.sequential {
+        config.mode = gauntlet_mocks::CallMode::Sequential;
+    }
+    config.latency = cli.latency.clone();
+    config.failure_status = cli.failure_status;
+    config.call_timeout = cli.call_timeout;
+    config.health_path = cli.health.clone();
+    for call in &cli.calls {
+        eprintln!(
+            "gauntlet-mock: service {} calls {} at {}",
+            cli.name, call.name, call.url
+        );
+    }
+    gauntlet_mocks::fanout::Fanout::new(config)
+        .context("invalid service")?
+        .serve(listener, shutdown)
+        .await
+        .context("server failed")
 }
 
 /// Resolves on SIGINT or SIGTERM.

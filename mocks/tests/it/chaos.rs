@@ -308,6 +308,7 @@ async fn shares_and_counters_agree_with_the_client() {
             close: p_close,
             slow_body: None,
         },
+        grpc: None,
     };
     let server = start("shares", behavior).await;
     let addr = server.addr;

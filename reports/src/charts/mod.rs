@@ -10,6 +10,7 @@
 
 mod counters;
 mod resources;
+pub mod sizing;
 mod spectrum;
 mod timeline;
 

@@ -1,5 +1,7 @@
 //! Envoy's and Gauntlet's CPU and memory over a step, from the stored `/proc` samples
-//! (`steps[].resources`), on the same time axis as the step's timeline.
+//! (`steps[].resources`), on the same time axis as the step's timeline. When Envoy ran in a
+//! container, its CPU limit, the share of CFS periods it was throttled in, and its working
+//! set (from the cgroup) are drawn too.
 
 use plotters::prelude::*;
 use plotters::style::RGBColor;
@@ -31,6 +33,30 @@ pub fn resources(step: &StepResult, events: &[&EventRecord]) -> Result<Option<St
     if !envoy_cpu.is_empty() {
         cpu.push(line("Envoy CPU", envoy, envoy_cpu));
         rss.push(line("Envoy RSS", envoy, pick(|s| s.envoy_rss_mb)));
+    }
+    let throttled = pick(|s| s.envoy_throttled_share);
+    if !throttled.is_empty() {
+        cpu.push(line(
+            "Envoy throttled (share of periods)",
+            RGBColor(214, 39, 40),
+            throttled,
+        ));
+        let working_set = pick(|s| s.envoy_working_set_mb);
+        rss.push(line(
+            "Envoy working set",
+            RGBColor(148, 103, 189),
+            working_set,
+        ));
+    }
+    let limit = step
+        .resource_summary
+        .as_ref()
+        .and_then(|s| s.envoy_cpu_limit);
+    if let (Some(limit), Some(first), Some(last)) = (limit, samples.first(), samples.last()) {
+        let points = vec![(first.t_s, limit), (last.t_s, limit)];
+        let mut l = line("Envoy CPU limit", RGBColor(120, 120, 120), points);
+        l.thin = true;
+        cpu.push(l);
     }
     cpu.push(line(
         "Gauntlet CPU",
@@ -65,5 +91,43 @@ fn line(name: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Line {
         color,
         points,
         thin: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ResourceSummary;
+
+    #[test]
+    fn a_container_step_shows_its_limit_throttling_and_working_set() {
+        let sample = |t_s: f64, share: Option<f64>| ResourceSample {
+            t_s,
+            envoy_cpu: Some(0.1),
+            envoy_rss_mb: Some(60.0),
+            gauntlet_cpu: 0.2,
+            gauntlet_rss_mb: 30.0,
+            envoy_throttled_share: share,
+            envoy_working_set_mb: share.map(|_| 17.0),
+            ..Default::default()
+        };
+        let mut step = StepResult {
+            name: "envoy".into(),
+            resources: vec![sample(1.0, Some(0.9)), sample(2.0, Some(1.0))],
+            resource_summary: Some(ResourceSummary {
+                envoy_cpu_limit: Some(0.1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let svg = resources(&step, &[]).unwrap().unwrap();
+        for legend in ["Envoy throttled", "Envoy CPU limit", "Envoy working set"] {
+            assert!(svg.contains(legend), "{legend} missing");
+        }
+        // A process has none of them.
+        step.resources = vec![sample(1.0, None), sample(2.0, None)];
+        step.resource_summary = None;
+        let svg = resources(&step, &[]).unwrap().unwrap();
+        assert!(!svg.contains("throttled") && !svg.contains("CPU limit"));
     }
 }

@@ -6,6 +6,7 @@
 //! scenario or from Envoy goes through [`escape`].
 
 mod sections;
+mod sizing;
 
 use std::fmt::Write;
 
@@ -30,6 +31,8 @@ pub fn render(result: &RunResult) -> String {
     sections::header(&mut out, result, &verdict, good);
     sections::steps(&mut out, result);
     sections::gates(&mut out, result);
+    crate::graph_view::html(&mut out, result);
+    sizing::section(&mut out, result);
     sections::resources(&mut out, result);
     sections::charts(&mut out, result);
     sections::events(&mut out, result);

@@ -6,7 +6,8 @@ use std::fmt::Write;
 use super::escape;
 use crate::charts;
 use crate::markdown::{
-    codes, failure_kinds, slowest_ack, status_classes, step_warnings, target, value,
+    failure_kinds, mock_codes, other_cell, slowest_ack, status_classes, step_warnings, target,
+    value,
 };
 use crate::model::{EventRecord, RunResult};
 
@@ -135,7 +136,7 @@ pub(super) fn steps(out: &mut String, r: &RunResult) {
                 num(format!("{:.1}", l.achieved_rps)),
                 num(l.requests.to_string()),
                 num(ok.to_string()),
-                num(other.to_string()),
+                num(other_cell(l, other)),
                 num(if kinds.is_empty() {
                     failed.to_string()
                 } else {
@@ -422,7 +423,7 @@ pub(super) fn upstreams(out: &mut String, r: &RunResult) {
                         text(s.name.clone()),
                         text(name.clone()),
                         num(m.requests.to_string()),
-                        text(codes(&m.statuses)),
+                        text(mock_codes(m)),
                         text(endpoints.join(" · ")),
                         num(m.hung.to_string()),
                         num(m.reset.to_string()),

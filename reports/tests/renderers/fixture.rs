@@ -37,6 +37,7 @@ pub fn run() -> RunResult {
             binary: "/opt/envoy".into(),
             source: "managed".into(),
             concurrency: 2,
+            ..Default::default()
         }),
         scenario: serde_json::json!({ "name": NASTY }),
         steps: vec![step("baseline", 1000, 0), step("envoy", 1400, 5)],
@@ -64,6 +65,8 @@ pub fn run() -> RunResult {
                 "ratio",
             ),
         ],
+        sizing: None,
+        graph: None,
     }
 }
 
@@ -139,6 +142,7 @@ pub fn step(name: &str, base_us: u64, errors: u64) -> StepResult {
             requests,
             responses: all.len(),
             statuses,
+            grpc_statuses: BTreeMap::new(),
             failures,
             error_rate: (errors + failed) as f64 / requests as f64,
             achieved_rps: 200.5,
@@ -160,6 +164,7 @@ pub fn step(name: &str, base_us: u64, errors: u64) -> StepResult {
             MockCounts {
                 requests: all.len(),
                 statuses: BTreeMap::from([("200".to_string(), all.len())]),
+                grpc_statuses: BTreeMap::new(),
                 endpoints: vec![all.len() / 2, all.len() - all.len() / 2],
                 hung: 1,
                 reset: 2,
@@ -178,6 +183,7 @@ pub fn step(name: &str, base_us: u64, errors: u64) -> StepResult {
                 envoy_rss_mb: (name == "envoy").then_some(40.0 + f64::from(i)),
                 gauntlet_cpu: 0.5,
                 gauntlet_rss_mb: 20.0,
+                ..Default::default()
             })
             .collect(),
         resource_summary: (name == "envoy").then_some(ResourceSummary {
@@ -186,6 +192,7 @@ pub fn step(name: &str, base_us: u64, errors: u64) -> StepResult {
             envoy_cpu_per_krps: 1.75,
             envoy_rss_max_mb: 43.0,
             gauntlet_cpu_mean: 0.5,
+            ..Default::default()
         }),
     }
 }

@@ -105,7 +105,11 @@ fn every_user_string_is_escaped() {
 
 #[test]
 fn the_page_needs_no_network() {
-    for run in [fixture::run(), fixture::chaos_timeline()] {
+    for run in [
+        fixture::run(),
+        fixture::chaos_timeline(),
+        crate::sizing::run(),
+    ] {
         let page = html::render(&run);
         let doc = parse(&page);
         for node in doc.descendants().filter(|n| n.is_element()) {

@@ -3,6 +3,8 @@
 mod fixture;
 mod format;
 mod fortio;
+mod grpc;
 mod hlog;
 mod html;
 mod markdown;
+mod sizing;

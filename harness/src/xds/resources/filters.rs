@@ -1,6 +1,9 @@
 //! The HTTP filter chain every listener gets, and the per-route configs of its filters.
 //!
-//! The chain is fixed: local rate limit → fault → router. The first two do nothing unless a
+//! The chain is fixed: gRPC stats → local rate limit → fault → router. The gRPC stats
+//! filter counts gRPC calls by final `grpc-status` under `cluster.<name>.grpc.` (`0`, `14`,
+//! `success`, `failure`, `total`; one set per cluster, not per method, so a client cannot
+//! grow the stats) and passes anything else by. The next two do nothing unless a
 //! route configures them (`typed_per_filter_config`), so turning a fault or a rate limit on
 //! or off is a route (RDS) change, applied to open connections at once, never a listener
 //! (LDS) change, which would reach only new connections.
@@ -17,6 +20,9 @@ use envoy_types::pb::envoy::extensions::filters::common::fault::v3::{
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::{
     fault_abort, FaultAbort as PbFaultAbort, HttpFault,
 };
+use envoy_types::pb::envoy::extensions::filters::http::grpc_stats::v3::{
+    filter_config::PerMethodStatSpecifier, FilterConfig as GrpcStats,
+};
 use envoy_types::pb::envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit as PbLocalRateLimit;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
@@ -32,6 +38,7 @@ use crate::policy::{AbortKind, FaultPolicy, LocalRateLimit, RoutePolicy};
 
 /// Well-known extension names Envoy looks the filters (and their per-route configs) up by.
 const FAULT_FILTER: &str = "envoy.filters.http.fault";
+const GRPC_STATS_FILTER: &str = "envoy.filters.http.grpc_stats";
 const RATE_LIMIT_FILTER: &str = "envoy.filters.http.local_ratelimit";
 const ROUTER_FILTER: &str = "envoy.filters.http.router";
 
@@ -61,7 +68,15 @@ pub(super) fn http_filters(hcm_prefix: &str, dynamic_stats: bool) -> Vec<HttpFil
         }),
         ..Default::default()
     };
+    // First, so it also sees the answers the filters after it make themselves.
+    let grpc_stats = GrpcStats {
+        per_method_stat_specifier: Some(PerMethodStatSpecifier::StatsForAllMethods(BoolValue {
+            value: false,
+        })),
+        ..Default::default()
+    };
     vec![
+        typed_filter(GRPC_STATS_FILTER, pack_any(grpc_stats)),
         typed_filter(RATE_LIMIT_FILTER, pack_any(rate_limit)),
         typed_filter(FAULT_FILTER, pack_any(fault)),
         // Envoy NACKs a router without a typed config (no implementation for type URL '').

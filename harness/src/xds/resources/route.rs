@@ -42,7 +42,7 @@ pub(super) fn route_config(spec: &ListenerSpec) -> RouteConfiguration {
             routes: spec
                 .routes
                 .iter()
-                .map(|r| route(r, &spec.stat_prefix))
+                .map(|r| route(r, &spec.stat_prefix, spec.grpc_timeouts))
                 .collect(),
             ..Default::default()
         }],
@@ -51,7 +51,7 @@ pub(super) fn route_config(spec: &ListenerSpec) -> RouteConfiguration {
 }
 
 /// One route of a listener whose HCM has `hcm_prefix` (the rate limit's stats use it).
-fn route(spec: &RouteSpec, hcm_prefix: &str) -> Route {
+fn route(spec: &RouteSpec, hcm_prefix: &str, grpc_timeouts: bool) -> Route {
     let path_specifier = match &spec.matcher {
         RouteMatchSpec::Prefix(p) => route_match::PathSpecifier::Prefix(p.clone()),
         RouteMatchSpec::Path(p) => route_match::PathSpecifier::Path(p.clone()),
@@ -66,6 +66,7 @@ fn route(spec: &RouteSpec, hcm_prefix: &str) -> Route {
         action: Some(route::Action::Route(route_action(
             &spec.target,
             &spec.policy,
+            grpc_timeouts,
         ))),
         typed_per_filter_config: per_route_configs(&spec.policy, hcm_prefix)
             .into_iter()
@@ -74,7 +75,7 @@ fn route(spec: &RouteSpec, hcm_prefix: &str) -> Route {
     }
 }
 
-fn route_action(target: &TargetSpec, policy: &RoutePolicy) -> RouteAction {
+fn route_action(target: &TargetSpec, policy: &RoutePolicy, grpc_timeouts: bool) -> RouteAction {
     let cluster_specifier = match target {
         TargetSpec::Cluster(name) => route_action::ClusterSpecifier::Cluster(name.clone()),
         TargetSpec::Weighted(split) => {
@@ -97,6 +98,26 @@ fn route_action(target: &TargetSpec, policy: &RoutePolicy) -> RouteAction {
         idle_timeout: policy.idle_timeout.map(proto_duration),
         retry_policy: policy.retries.as_ref().map(retry),
         request_mirror_policies: policy.mirrors.iter().map(mirror).collect(),
+        max_stream_duration: grpc_timeouts.then(|| grpc_max_stream_duration(policy)),
+        ..Default::default()
+    }
+}
+
+/// Honour `grpc-timeout`. With `max_stream_duration` set Envoy ignores the route `timeout`
+/// (its "new timeouts"), so the route timeout becomes the stream's limit and the cap on
+/// `grpc-timeout`: a call ends at its deadline or at the route timeout, whichever comes
+/// first. No route timeout: Envoy's default 15 s for calls without a deadline, and no cap
+/// (0) on the deadline; a zero route timeout leaves only the deadline.
+fn grpc_max_stream_duration(policy: &RoutePolicy) -> route_action::MaxStreamDuration {
+    use std::time::Duration;
+    let (limit, cap) = match policy.timeout {
+        None => (Some(Duration::from_secs(15)), Duration::ZERO),
+        Some(t) if t.is_zero() => (None, Duration::ZERO),
+        Some(t) => (Some(t), t),
+    };
+    route_action::MaxStreamDuration {
+        max_stream_duration: limit.map(proto_duration),
+        grpc_timeout_header_max: Some(proto_duration(cap)),
         ..Default::default()
     }
 }
@@ -235,4 +256,39 @@ fn put_length_delimited(tag: u32, bytes: &[u8], buf: &mut Vec<u8>) {
     encode_key(tag, WireType::LengthDelimited, buf);
     encode_varint(bytes.len() as u64, buf);
     buf.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod grpc_timeout_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn secs(d: &Option<envoy_types::pb::google::protobuf::Duration>) -> Option<f64> {
+        d.as_ref()
+            .map(|d| d.seconds as f64 + f64::from(d.nanos) / 1e9)
+    }
+
+    #[test]
+    fn grpc_timeouts_only_for_grpc_listeners_and_capped_by_the_route_timeout() {
+        let target = TargetSpec::Cluster("b".into());
+        let policy = |timeout| RoutePolicy {
+            timeout,
+            ..RoutePolicy::default()
+        };
+        // HTTP load keeps Envoy's legacy route timeout: no max_stream_duration at all.
+        let plain = route_action(&target, &policy(Some(Duration::from_secs(2))), false);
+        assert!(plain.max_stream_duration.is_none());
+        let cases = [
+            (None, Some(15.0), Some(0.0)),
+            (Some(Duration::from_millis(2500)), Some(2.5), Some(2.5)),
+            (Some(Duration::ZERO), None, Some(0.0)),
+        ];
+        for (timeout, limit, cap) in cases {
+            let action = route_action(&target, &policy(timeout), true);
+            let m = action.max_stream_duration.expect("set for gRPC");
+            assert_eq!(secs(&m.max_stream_duration), limit, "{timeout:?}");
+            assert_eq!(secs(&m.grpc_timeout_header_max), cap, "{timeout:?}");
+        }
+    }
 }

@@ -172,12 +172,13 @@ fn listener_has_hcm_with_rds_over_ads_and_a_typed_router() {
     assert_eq!(
         filters,
         [
+            "envoy.filters.http.grpc_stats",
             "envoy.filters.http.local_ratelimit",
             "envoy.filters.http.fault",
             "envoy.filters.http.router"
         ]
     );
-    let Some(http_filter::ConfigType::TypedConfig(router)) = &hcm.http_filters[2].config_type
+    let Some(http_filter::ConfigType::TypedConfig(router)) = &hcm.http_filters[3].config_type
     else {
         panic!("router without typed_config is NACKed by Envoy");
     };
@@ -198,7 +199,7 @@ fn benchmark_knobs_reach_hcm_and_router() {
     };
     let hcm: HttpConnectionManager = decode(any);
     assert!(hcm.generate_request_id.unwrap().value);
-    let Some(http_filter::ConfigType::TypedConfig(router)) = &hcm.http_filters[2].config_type
+    let Some(http_filter::ConfigType::TypedConfig(router)) = &hcm.http_filters[3].config_type
     else {
         panic!();
     };

@@ -358,10 +358,10 @@ fn listener_filters_are_inactive_until_a_route_configures_them() {
         };
         any.clone()
     };
-    let limit: PbLocalRateLimit = decode(&typed(0));
+    let limit: PbLocalRateLimit = decode(&typed(1));
     assert_eq!(limit.stat_prefix, "http.ingress");
     assert_eq!(limit.token_bucket, None, "no bucket: everything passes");
-    assert_eq!(decode::<HttpFault>(&typed(1)), HttpFault::default());
+    assert_eq!(decode::<HttpFault>(&typed(2)), HttpFault::default());
     let route = built_route(&config(vec![], RoutePolicy::default()));
     assert!(route.typed_per_filter_config.is_empty());
 }

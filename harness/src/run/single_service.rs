@@ -1,0 +1,488 @@
+//! The single-service phase: the service under test between two sidecars.
+//!
+//! ```text
+//! load ─► ingress Envoy ─► service ─► egress Envoy ─► mocks (upstreams)
+//!        (gauntlet-ingress)          (gauntlet-egress, one listener per dependency)
+//! ```
+//!
+//! Order: Envoy binary → mocks → xDS server (one, both nodes) → egress Envoy → the service
+//! (which learns `<DEP>_URL` = its egress listener, and `PORT`) → ingress Envoy → baseline
+//! (load → service directly; its calls still go through the egress sidecar, so the
+//! difference between the steps is what the ingress hop costs) → the step through the
+//! ingress listener, with the timeline applied to the egress node → per-hop figures →
+//! teardown (Envoys, service, xDS, mocks), which always runs.
+//!
+//! The step's `envoy_stats` and series are the egress sidecar's, where the policies are, so
+//! gates on `cluster.<upstream>.*` read as in the benchmark phase. The service exiting or
+//! the ingress Envoy exiting mid-step ends the run with an error, like an Envoy crash.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use gauntlet_mocks::{start_upstream, UpstreamConfig, UpstreamHandle};
+use gauntlet_reports::graph::{GraphNode, ServiceGraph};
+use gauntlet_reports::{EnvoyInfo, RunResult};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use super::compare_phases;
+use super::config::{self, Live};
+use super::egress::{self, EGRESS_NODE, INGRESS_NODE, INGRESS_PREFIX};
+use super::hops::{self, HopStats, ProcClock};
+use super::rundir::RunDir;
+use super::step::{self, StepCtx, StepSpec};
+use super::summary;
+use super::timeline::Timeline;
+use super::watch;
+use super::RunOptions;
+use crate::envoy::{self, Envoy, LaunchConfig};
+use crate::scenario::{Scenario, ServiceSpec, DEFAULT_ENVOY_VERSION, PORT_VAR};
+use crate::service::{self, ServiceLaunch, ServiceProcess};
+use crate::xds::{self, XdsControl};
+
+/// How long Envoy may take to ACK a push before the run fails.
+const ACK_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Everything started for the run, so teardown stops exactly what exists.
+#[derive(Default)]
+struct World {
+    mocks: BTreeMap<String, UpstreamHandle>,
+    xds: Option<XdsServer>,
+    ingress: Option<Envoy>,
+    egress: Option<Envoy>,
+    service: Option<ServiceProcess>,
+}
+
+/// Builds the world, runs the steps into `result`, and tears everything down.
+pub(super) async fn drive(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    dir: &RunDir,
+    result: &mut RunResult,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let spec = scenario
+        .service
+        .as_ref()
+        .ok_or_else(|| anyhow!("phase single-service needs `service:`"))?;
+    let mut world = World::default();
+    let outcome = tokio::select! {
+        r = steps(scenario, spec, opts, dir, result, &mut world, &cancel) => r,
+        // Cancelled during setup: stop at once; during the steps they wind down themselves.
+        () = async {
+            cancel.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(15)).await;
+        } => Err(anyhow!("interrupted during setup")),
+    };
+    teardown(world, result).await;
+    outcome
+}
+
+/// The addresses of everything the phase wires together.
+struct Wiring {
+    ingress: SocketAddr,
+    service: SocketAddr,
+    egress: BTreeMap<String, SocketAddr>,
+}
+
+async fn steps(
+    scenario: &Scenario,
+    spec: &ServiceSpec,
+    opts: &RunOptions,
+    dir: &RunDir,
+    result: &mut RunResult,
+    world: &mut World,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let stored = compare_phases::for_scenario(scenario)?;
+    let resolved = resolve_envoy(scenario, opts).await?;
+    let endpoints = start_mocks(scenario, &mut world.mocks).await?;
+    let (control, xds_addr) = start_xds(&mut world.xds).await?;
+    let wiring = wire(scenario, spec)?;
+    let mut live = Live::new(scenario, endpoints);
+    live.egress = wiring.egress.clone();
+    let egress_cfg = config::envoy_config(scenario, wiring.ingress, &live);
+    let ingress_cfg = egress::ingress_config(&spec.name, wiring.ingress, wiring.service);
+    let launch = |role: &'static str, node: &'static str| EnvoyLaunch {
+        role,
+        node,
+        binary: &resolved.path,
+        xds: xds_addr,
+        scenario,
+        dir,
+    };
+    let v = control
+        .set_config(EGRESS_NODE, &egress_cfg)
+        .context("building the egress sidecar's configuration")?;
+    world.egress = Some(launch_envoy(&launch("egress", EGRESS_NODE)).await?);
+    control
+        .wait_applied(EGRESS_NODE, v, ACK_DEADLINE)
+        .await
+        .context("the egress Envoy did not accept its configuration")?;
+    world.service = Some(start_service(spec, &wiring, dir).await?);
+    let v = control
+        .set_config(INGRESS_NODE, &ingress_cfg)
+        .context("building the ingress sidecar's configuration")?;
+    world.ingress = Some(launch_envoy(&launch("ingress", INGRESS_NODE)).await?);
+    control
+        .wait_applied(INGRESS_NODE, v, ACK_DEADLINE)
+        .await
+        .context("the ingress Envoy did not accept its configuration")?;
+    result.envoy = Some(envoy_info(world.egress.as_ref(), &resolved, scenario).await?);
+
+    let step_cancel = cancel.child_token();
+    let ctx = StepCtx {
+        scenario,
+        mocks: &world.mocks,
+        dir,
+        progress: opts.progress,
+        cancel: step_cancel.clone(),
+    };
+    let (Some(ingress), Some(egress_envoy), Some(service)) =
+        (&world.ingress, &world.egress, &world.service)
+    else {
+        return Err(anyhow!("a sidecar or the service is not running"));
+    };
+    if scenario.baseline {
+        let spec = StepSpec::baseline(vec![wiring.service]);
+        let (step, err) = watch::watched(
+            step::run(&ctx, spec, None),
+            deaths(service, ingress),
+            &step_cancel,
+        )
+        .await;
+        result.steps.push(step);
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+    }
+    // The baseline's calls went through the egress sidecar too: its counters start afresh
+    // so that gates on `envoy.*` read this step alone, as in the benchmark phase.
+    hops::reset(egress_envoy.admin())
+        .await
+        .context("resetting the egress Envoy's counters")?;
+    let ingress_before = hops::counters(ingress.admin()).await;
+    let egress_before = hops::counters(egress_envoy.admin()).await;
+    let clock = ProcClock::start(service.pid());
+    let started = Instant::now();
+    let mut timeline = Timeline::new(scenario, control.clone(), EGRESS_NODE, wiring.ingress, live);
+    let spec_step = StepSpec::envoy(wiring.ingress, egress_envoy);
+    let run = step::run(&ctx, spec_step, Some(&mut timeline));
+    let (mut step, err) = watch::watched(run, deaths(service, ingress), &step_cancel).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let egress_after = hops::counters(egress_envoy.admin()).await;
+    let ingress_after = hops::counters(ingress.admin()).await;
+    let figures = Figures {
+        ingress: (&ingress_before, &ingress_after),
+        egress: (&egress_before, &egress_after),
+        ingress_latency: hops::quantiles(ingress.admin(), "downstream_rq_time").await,
+        egress_latency: hops::quantiles(egress_envoy.admin(), "downstream_rq_time").await,
+        seconds,
+        service: clock.finish(),
+    };
+    step.envoy_stats = egress_after.clone();
+    result.graph = Some(graph(scenario, spec, &figures, &step));
+    compare_phases::attach_to(result, stored.as_ref());
+    result.events.extend(timeline.into_records());
+    result.steps.push(step);
+    err.map_or(Ok(()), Err)
+}
+
+/// Picks the ports: the ingress listener (`envoy.listen_port` or free), the service's
+/// (`service.port` or free), one egress listener per upstream.
+fn wire(scenario: &Scenario, spec: &ServiceSpec) -> anyhow::Result<Wiring> {
+    let port = |fixed: Option<u16>, what: &str| -> anyhow::Result<SocketAddr> {
+        match fixed {
+            Some(p) => Ok(SocketAddr::from(([127, 0, 0, 1], p))),
+            None => std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .with_context(|| format!("choosing a port for {what}")),
+        }
+    };
+    let mut egress = BTreeMap::new();
+    for u in &scenario.upstreams {
+        egress.insert(
+            u.name.clone(),
+            port(None, &format!("the egress listener to `{}`", u.name))?,
+        );
+    }
+    Ok(Wiring {
+        ingress: port(scenario.envoy.listen_port, "the ingress listener")?,
+        service: port(spec.port, "the service")?,
+        egress,
+    })
+}
+
+/// Starts the service with `PORT` and `<DEP>_URL` set and `${…}` expanded.
+async fn start_service(
+    spec: &ServiceSpec,
+    wiring: &Wiring,
+    dir: &RunDir,
+) -> anyhow::Result<ServiceProcess> {
+    let mut vars = BTreeMap::from([(PORT_VAR.to_string(), wiring.service.port().to_string())]);
+    for (dep, addr) in &wiring.egress {
+        vars.insert(gauntlet_mocks::url_env_var(dep), format!("http://{addr}"));
+    }
+    let expand = |text: &String| service::expand(text, &vars);
+    let argv = spec
+        .command
+        .iter()
+        .map(expand)
+        .collect::<Result<Vec<_>, _>>()
+        .context("expanding the service's command")?;
+    let mut env = vars.clone();
+    for (k, v) in &spec.env {
+        env.insert(k.clone(), expand(v).context("expanding the service's env")?);
+    }
+    let launch = ServiceLaunch {
+        name: spec.name.clone(),
+        argv,
+        env,
+        cwd: spec.cwd.clone(),
+        addr: wiring.service,
+        health: spec.health.clone(),
+        startup_timeout: spec.startup_timeout,
+        log_path: dir.file(&format!("service-{}.log", spec.name)),
+    };
+    Ok(service::start(&launch).await?)
+}
+
+/// What stops a step of this phase besides the egress Envoy: the service or the ingress.
+fn deaths<'a>(service: &'a ServiceProcess, ingress: &'a Envoy) -> Vec<watch::Death<'a>> {
+    vec![watch::service(service), watch::envoy("ingress", ingress)]
+}
+
+/// What the per-hop figures are computed from.
+struct Figures<'a> {
+    ingress: (&'a hops::Counters, &'a hops::Counters),
+    egress: (&'a hops::Counters, &'a hops::Counters),
+    ingress_latency: hops::Quantiles,
+    egress_latency: hops::Quantiles,
+    seconds: f64,
+    service: (Option<f64>, Option<f64>),
+}
+
+/// load → service through the ingress, service → each dependency through the egress.
+fn graph(
+    scenario: &Scenario,
+    spec: &ServiceSpec,
+    f: &Figures<'_>,
+    step: &gauntlet_reports::StepResult,
+) -> ServiceGraph {
+    let name = spec.name.as_str();
+    let inbound = HopStats {
+        from: "load",
+        to: name,
+        via: "ingress",
+        prefix: INGRESS_PREFIX,
+        cluster: name,
+    };
+    let mut edges = vec![hops::edge(
+        &inbound,
+        f.ingress.0,
+        f.ingress.1,
+        &f.ingress_latency,
+        f.seconds,
+        None,
+    )];
+    let mut nodes = vec![
+        GraphNode {
+            name: "load".into(),
+            kind: "load".into(),
+            counted: Some(step.load.requests),
+            ..GraphNode::default()
+        },
+        GraphNode {
+            name: name.to_string(),
+            kind: "service".into(),
+            cpu_cores: f.service.0,
+            rss_mb: f.service.1,
+            ..GraphNode::default()
+        },
+    ];
+    for u in &scenario.upstreams {
+        let prefix = egress::egress_prefix(&u.name);
+        let hop = HopStats {
+            from: name,
+            to: &u.name,
+            via: "egress",
+            prefix: &prefix,
+            cluster: &u.name,
+        };
+        let counted = step.mocks.get(&u.name).map(|m| m.requests);
+        edges.push(hops::edge(
+            &hop,
+            f.egress.0,
+            f.egress.1,
+            &f.egress_latency,
+            f.seconds,
+            counted,
+        ));
+        nodes.push(GraphNode {
+            name: u.name.clone(),
+            kind: "mock".into(),
+            counted,
+            ..GraphNode::default()
+        });
+    }
+    ServiceGraph {
+        phase: "single-service".into(),
+        step: step.name.clone(),
+        seconds: f.seconds,
+        nodes,
+        edges,
+        compared: None,
+    }
+}
+
+/// The Envoy binary: `--envoy-bin`, else the scenario's choice (sidecars run as processes).
+pub(super) async fn resolve_envoy(
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> anyhow::Result<envoy::Resolved> {
+    let request = match &opts.envoy_bin {
+        Some(bin) => envoy::Request::Binary(bin.clone()),
+        None => envoy::Request::from(&scenario.envoy.source),
+    };
+    envoy::install::which(&request, DEFAULT_ENVOY_VERSION)
+        .await
+        .context("finding an Envoy binary")
+}
+
+/// What the result says about Envoy, as `sidecar` reports it.
+pub(super) async fn envoy_info(
+    sidecar: Option<&Envoy>,
+    resolved: &envoy::Resolved,
+    scenario: &Scenario,
+) -> anyhow::Result<EnvoyInfo> {
+    let sidecar = sidecar.ok_or_else(|| anyhow!("the sidecar is not running"))?;
+    let info = sidecar
+        .admin()
+        .server_info()
+        .await
+        .context("reading Envoy's /server_info")?;
+    Ok(EnvoyInfo {
+        version: info.version,
+        build: info.full_version,
+        binary: resolved.path.display().to_string(),
+        source: serde_json::to_value(resolved.source)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        concurrency: scenario.envoy.concurrency,
+        ..EnvoyInfo::default()
+    })
+}
+
+/// One sidecar to start: its role (its run sub-directory), node id and where things are.
+pub(super) struct EnvoyLaunch<'a> {
+    pub role: &'a str,
+    pub node: &'a str,
+    pub binary: &'a Path,
+    pub xds: SocketAddr,
+    pub scenario: &'a Scenario,
+    pub dir: &'a RunDir,
+}
+
+/// Writes the sidecar's bootstrap into `<run dir>/<role>/` and starts it there (its log is
+/// `<role>/envoy.log`).
+pub(super) async fn launch_envoy(l: &EnvoyLaunch<'_>) -> anyhow::Result<Envoy> {
+    let sub = l.dir.path().join(l.role);
+    std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
+    let spec = xds::BootstrapSpec::new(l.node, l.xds);
+    let path = sub.join("bootstrap.pb");
+    let bytes = xds::bootstrap_bytes(&spec).context("building a bootstrap")?;
+    std::fs::write(&path, bytes).context("writing a bootstrap")?;
+    if let Ok(text) = xds::bootstrap_text(&spec) {
+        let _ = std::fs::write(sub.join("bootstrap.txt"), text);
+    }
+    let mut launch = LaunchConfig::new(l.binary, path, &sub);
+    launch.concurrency = l.scenario.envoy.concurrency;
+    launch.log_level = l.scenario.envoy.log_level.clone();
+    envoy::start(launch, None)
+        .await
+        .with_context(|| format!("starting the {} Envoy", l.role))
+}
+
+pub(super) async fn start_mocks(
+    scenario: &Scenario,
+    mocks: &mut BTreeMap<String, UpstreamHandle>,
+) -> anyhow::Result<BTreeMap<String, Vec<SocketAddr>>> {
+    let mut endpoints = BTreeMap::new();
+    for u in &scenario.upstreams {
+        let config = UpstreamConfig::new(&u.name, u.endpoints, u.behavior.clone());
+        let handle = start_upstream(config)
+            .await
+            .with_context(|| format!("starting mock upstream `{}`", u.name))?;
+        endpoints.insert(u.name.clone(), handle.addrs());
+        mocks.insert(u.name.clone(), handle);
+    }
+    Ok(endpoints)
+}
+
+/// The running xDS server: its control handle, how to stop it, and its task.
+pub(super) type XdsServer = (XdsControl, oneshot::Sender<()>, tokio::task::JoinHandle<()>);
+
+/// Starts the xDS server on a loopback port; `slot` holds it for teardown.
+pub(super) async fn start_xds(
+    slot: &mut Option<XdsServer>,
+) -> anyhow::Result<(XdsControl, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the xDS server")?;
+    let addr = listener.local_addr().context("reading the xDS address")?;
+    let control = XdsControl::new();
+    let (shutdown, rx) = oneshot::channel();
+    let server = control.clone();
+    let task = tokio::spawn(async move {
+        let stop = async {
+            let _ = rx.await;
+        };
+        if let Err(e) = xds::server::run(listener, server, stop).await {
+            tracing::error!("xDS server stopped: {e}");
+        }
+    });
+    *slot = Some((control.clone(), shutdown, task));
+    Ok((control, addr))
+}
+
+/// Stops the ingress first (no new load reaches the service), then the service, then the
+/// egress, the xDS server and the mocks.
+async fn teardown(world: World, result: &mut RunResult) {
+    if let Some(envoy) = world.ingress {
+        if let Err(e) = envoy.stop(Duration::from_secs(3)).await {
+            tracing::warn!("stopping the ingress Envoy: {e}");
+        }
+    }
+    if let Some(service) = world.service {
+        service.stop(Duration::from_secs(3)).await;
+    }
+    if let Some(envoy) = world.egress {
+        if let Err(e) = envoy.stop(Duration::from_secs(3)).await {
+            tracing::warn!("stopping the egress Envoy: {e}");
+        }
+    }
+    stop_rest(world.xds, world.mocks, result).await;
+}
+
+/// Stops the xDS server (keeping its push log in the result) and the mocks.
+pub(super) async fn stop_rest(
+    xds: Option<XdsServer>,
+    mocks: BTreeMap<String, UpstreamHandle>,
+    result: &mut RunResult,
+) {
+    if let Some((control, shutdown, task)) = xds {
+        result.xds = summary::xds_log(&control.push_log());
+        let _ = shutdown.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
+    for (_, handle) in mocks {
+        handle.shutdown().await;
+    }
+}

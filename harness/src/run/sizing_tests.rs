@@ -1,0 +1,202 @@
+use super::*;
+
+fn sample(t_s: f64, cpu: f64) -> ResourceSample {
+    ResourceSample {
+        t_s,
+        envoy_cpu: Some(cpu),
+        envoy_rss_mb: Some(40.0),
+        gauntlet_cpu: 0.1,
+        gauntlet_rss_mb: 10.0,
+        ..ResourceSample::default()
+    }
+}
+
+/// A deterministic generator (xorshift64*) so the noisy test is reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A standard normal draw (Box–Muller).
+    fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(1e-300);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+#[test]
+fn steady_state_drops_warmup_and_the_first_and_last_samples() {
+    // Warmup 1 s: the 0.9 s and 1.2 s samples go (before warmup + 0.5 s), then the ramp-up
+    // (5.0) and the wind-down (9.0) are trimmed.
+    let samples = [
+        sample(0.9, 7.0),
+        sample(1.2, 7.0),
+        sample(2.0, 5.0),
+        sample(3.0, 0.2),
+        sample(4.0, 0.4),
+        sample(5.0, 0.3),
+        sample(6.0, 9.0),
+    ];
+    let (cpu, n) = steady_cpu(&samples, 1.0);
+    assert_eq!(n, 3);
+    assert!((cpu.unwrap() - 0.3).abs() < 1e-12, "{cpu:?}");
+    // Too short to trim: kept as is.
+    let (cpu, n) = steady_cpu(&samples[2..4], 1.0);
+    assert_eq!(n, 2);
+    assert!((cpu.unwrap() - 2.6).abs() < 1e-12);
+    assert_eq!(steady_cpu(&[], 1.0), (None, 0));
+}
+
+#[test]
+fn fit_recovers_slope_and_intercept_exactly_from_noiseless_samples() {
+    // CPU = 0.02 + 0.35 per 1000 rps, as each step's per-second samples would show it.
+    let (a, b) = (0.02, 0.35 / 1000.0);
+    let mut xy = Vec::new();
+    for rps in [250.0, 500.0, 1000.0, 2000.0, 4000.0] {
+        let samples: Vec<ResourceSample> = (0..8)
+            .map(|i| sample(1.0 + f64::from(i), a + b * rps))
+            .collect();
+        let (cpu, _) = steady_cpu(&samples, 1.0);
+        xy.push((rps, cpu.unwrap()));
+    }
+    let f = fit("c16 b0", &xy).unwrap();
+    assert!((f.slope - b).abs() < 1e-12, "{f:?}");
+    assert!((f.intercept - a).abs() < 1e-9, "{f:?}");
+    assert!((f.vcpu_per_krps - 0.35).abs() < 1e-9);
+    assert!((f.r_squared - 1.0).abs() < 1e-12);
+    assert!(f.slope_stderr.unwrap() < 1e-9);
+    assert_eq!((f.rps_min, f.rps_max, f.points), (250.0, 4000.0, 5));
+}
+
+#[test]
+fn fit_recovers_the_slope_within_its_standard_error_from_noisy_samples() {
+    let (a, b) = (0.05, 0.3 / 1000.0);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut xy = Vec::new();
+    for rps in [250.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0] {
+        // Per-second samples with 0.03 cores of noise; the step mean averages 10 of them.
+        let samples: Vec<ResourceSample> = (0..12)
+            .map(|i| sample(1.0 + f64::from(i), a + b * rps + 0.03 * rng.normal()))
+            .collect();
+        xy.push((rps, steady_cpu(&samples, 0.0).0.unwrap()));
+    }
+    let f = fit("g", &xy).unwrap();
+    let se = f.slope_stderr.unwrap();
+    // The mean of 10 samples has sd ≈ 0.0095; over this spread of rates the slope's standard
+    // error is about 3e-6, so 4 standard errors is a tolerance that cannot flake (fixed seed).
+    assert!(se > 0.0 && se < 1e-5, "{f:?}");
+    assert!((f.slope - b).abs() < 4.0 * se, "{f:?}");
+    assert!((f.intercept - a).abs() < 0.03, "{f:?}");
+    assert!(f.r_squared > 0.95, "{f:?}");
+}
+
+#[test]
+fn fit_needs_two_distinct_rates() {
+    assert!(fit("g", &[(100.0, 0.1)]).is_none());
+    assert!(fit("g", &[(100.0, 0.1), (100.0, 0.2)]).is_none());
+    let two = fit("g", &[(100.0, 0.1), (200.0, 0.2)]).unwrap();
+    assert!(two.slope_stderr.is_none());
+}
+
+fn line(intercept: f64, vcpu_per_krps: f64) -> CpuFit {
+    CpuFit {
+        group: "c16 b0".into(),
+        points: 5,
+        intercept,
+        slope: vcpu_per_krps / 1000.0,
+        vcpu_per_krps,
+        r_squared: 0.99,
+        ..CpuFit::default()
+    }
+}
+
+#[test]
+fn capacity_follows_the_formula_and_writes_istio_annotations() {
+    let spec = CapacitySpec {
+        target_rps: 20_000.0,
+        cpu_limit: 0.5,
+        headroom: 0.3,
+    };
+    // Budget 0.35 cores, idle 0.02: (0.35 − 0.02) / 0.00035 = 942.86 rps per replica,
+    // so 20000 rps needs ceil(21.21) = 22 replicas, each at 0.02 + 0.35 × 20000/22/1000.
+    let plan = capacity(&spec, &[line(0.02, 0.35)], Some(41.3));
+    assert!((plan.rps_per_replica.unwrap() - 942.857_142_857).abs() < 1e-6);
+    assert_eq!(plan.replicas, Some(22));
+    let request = 0.02 + 0.35 * 20_000.0 / 22.0 / 1000.0;
+    assert!((plan.cpu_request.unwrap() - request).abs() < 1e-12);
+    assert!(plan.cpu_request.unwrap() <= 0.35 + 1e-12);
+    assert_eq!(plan.memory_request_mib, Some(42));
+    assert_eq!(plan.memory_limit_mib, Some(59)); // 41.3 / 0.7 = 59.0
+    let ann: Vec<(&str, &str)> = plan
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        ann,
+        [
+            ("sidecar.istio.io/proxyCPU", "339m"),
+            ("sidecar.istio.io/proxyCPULimit", "500m"),
+            ("sidecar.istio.io/proxyMemory", "42Mi"),
+            ("sidecar.istio.io/proxyMemoryLimit", "59Mi"),
+        ]
+    );
+}
+
+#[test]
+fn capacity_plans_on_the_most_expensive_fit_and_explains_what_it_cannot_plan() {
+    let spec = CapacitySpec {
+        target_rps: 1000.0,
+        cpu_limit: 2.0,
+        headroom: 0.0,
+    };
+    let mut cheap = line(-0.5, 0.1);
+    cheap.group = "cheap".into();
+    let plan = capacity(&spec, &[cheap, line(-0.5, 0.4)], None);
+    assert_eq!(plan.group, "c16 b0");
+    // A negative intercept is treated as 0: 2 / 0.0004 = 5000 rps per replica.
+    assert!((plan.rps_per_replica.unwrap() - 5000.0).abs() < 1e-9);
+    assert_eq!(plan.replicas, Some(1));
+    assert_eq!(
+        plan.annotations.len(),
+        2,
+        "no memory figure, no memory annotations"
+    );
+
+    let flat = capacity(&spec, &[line(0.1, -0.01)], None);
+    assert!(flat.replicas.is_none());
+    assert!(flat.reason.unwrap().contains("not positive"));
+    let idle = capacity(&spec, &[line(2.5, 0.3)], None);
+    assert!(idle.reason.unwrap().contains("idle CPU"));
+    assert!(capacity(&spec, &[], None).reason.is_some());
+}
+
+#[test]
+fn points_that_fell_short_of_their_rate_stay_out_of_the_fit() {
+    let point = |rate: f64, achieved: f64, cpu: f64| SizingPoint {
+        step: format!("envoy@{rate}rps"),
+        group: "g".into(),
+        target_rps: rate,
+        achieved_rps: achieved,
+        envoy_cpu: Some(cpu),
+        in_fit: achieved >= FIT_MIN_ACHIEVED * rate,
+        ..SizingPoint::default()
+    };
+    // On the line 0.1 + 0.2 per 1000 rps, but the last point saturated at 0.4 cores.
+    let points = [
+        point(500.0, 500.0, 0.2),
+        point(1000.0, 999.0, 0.2998),
+        point(2000.0, 1990.0, 0.498),
+        point(4000.0, 3000.0, 0.4),
+    ];
+    assert!(!points[3].in_fit && points[2].in_fit);
+    let f = &fits(&points)[0];
+    assert_eq!(f.points, 3);
+    assert!((f.vcpu_per_krps - 0.2).abs() < 1e-9, "{f:?}");
+}

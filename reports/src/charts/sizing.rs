@@ -1,0 +1,280 @@
+//! Sizing charts: Envoy CPU against rps with the stored fit drawn as a line, added latency
+//! per percentile against rps, and the `find_max_rps` walk. The fitted line is drawn from
+//! the stored intercept and slope; nothing is fitted here.
+
+use plotters::prelude::*;
+
+use super::{clean, headroom, svg_element, ChartError, EVENT, FONT, PALETTE, WIDTH};
+use crate::sizing::{FindMax, Sizing};
+
+const HEIGHT: u32 = 420;
+
+/// The groups of the sizing points, in order of first appearance.
+fn groups(s: &Sizing) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for p in &s.points {
+        if !out.contains(&p.group.as_str()) {
+            out.push(&p.group);
+        }
+    }
+    out
+}
+
+/// Envoy CPU (cores) at each point against its achieved rps, one colour per group, with the
+/// fitted line over the measured range. `None` without CPU figures.
+pub fn cpu_fit(s: &Sizing) -> Result<Option<String>, ChartError> {
+    let pts: Vec<(f64, f64, &str, bool)> = s
+        .points
+        .iter()
+        .filter_map(|p| {
+            p.envoy_cpu
+                .map(|c| (p.achieved_rps, c, p.group.as_str(), p.in_fit))
+        })
+        .collect();
+    if pts.is_empty() {
+        return Ok(None);
+    }
+    let x_max = headroom(pts.iter().map(|p| p.0).fold(0.0, f64::max));
+    let fit_top = s
+        .fits
+        .iter()
+        .map(|f| f.intercept + f.slope * x_max)
+        .fold(0.0, f64::max);
+    let y_max = headroom(pts.iter().map(|p| p.1).fold(fit_top, f64::max));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Envoy CPU against rps, with the least-squares fit",
+                (FONT, 18),
+            )
+            .margin(12)
+            .margin_right(40)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("achieved requests per second")
+            .y_desc("Envoy CPU (cores)")
+            .label_style((FONT, 12))
+            .draw()?;
+        for (i, g) in groups(s).into_iter().enumerate() {
+            let color = PALETTE[(i + 1) % PALETTE.len()];
+            let mine = |fitted: bool| -> Vec<(f64, f64)> {
+                pts.iter()
+                    .filter(|p| p.2 == g && p.3 == fitted)
+                    .map(|p| (p.0, p.1))
+                    .collect()
+            };
+            chart
+                .draw_series(
+                    mine(true)
+                        .into_iter()
+                        .map(|p| Circle::new(p, 5, color.filled())),
+                )?
+                .label(format!("{} measured", clean(g, 30)))
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+            let out = mine(false);
+            if !out.is_empty() {
+                chart
+                    .draw_series(
+                        out.into_iter()
+                            .map(|p| Circle::new(p, 5, color.stroke_width(2))),
+                    )?
+                    .label("saturated, not in the fit")
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.stroke_width(2)));
+            }
+            if let Some(f) = s.fits.iter().find(|f| f.group == g) {
+                let line = [(0.0, f.intercept), (x_max, f.intercept + f.slope * x_max)];
+                chart
+                    .draw_series(LineSeries::new(line, color.stroke_width(2)))?
+                    .label(format!(
+                        "fit: {:.3} vCPU per 1000 rps, R² {:.3}",
+                        f.vcpu_per_krps, f.r_squared
+                    ))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 13))
+            .draw()?;
+        root.present()?;
+    }
+    Ok(Some(svg_element(svg)))
+}
+
+/// Latency Envoy added at p50, p90, p99 and p99.9 against the target rate. `None` when no
+/// point has a baseline.
+pub fn added_latency(s: &Sizing) -> Result<Option<String>, ChartError> {
+    type Pick = fn(&crate::model::AddedLatency) -> f64;
+    let stats: [(&str, Pick); 4] = [
+        ("p50", |a| a.p50_ms),
+        ("p90", |a| a.p90_ms),
+        ("p99", |a| a.p99_ms),
+        ("p99.9", |a| a.p999_ms),
+    ];
+    let with: Vec<(f64, crate::model::AddedLatency)> = s
+        .points
+        .iter()
+        .filter_map(|p| p.added.map(|a| (p.target_rps, a)))
+        .collect();
+    if with.is_empty() {
+        return Ok(None);
+    }
+    let all = with
+        .iter()
+        .flat_map(|(_, a)| stats.iter().map(move |(_, f)| f(a)));
+    let (lo, hi) = all.fold((0.0_f64, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let y_lo = if lo < 0.0 { lo * 1.1 } else { 0.0 };
+    let x_max = headroom(with.iter().map(|p| p.0).fold(0.0, f64::max));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Latency added by Envoy (through Envoy minus direct)",
+                (FONT, 18),
+            )
+            .margin(12)
+            .margin_right(40)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x_max, y_lo..headroom(hi))?;
+        chart
+            .configure_mesh()
+            .x_desc("target requests per second")
+            .y_desc("added latency (ms)")
+            .label_style((FONT, 12))
+            .draw()?;
+        for (i, (name, f)) in stats.iter().enumerate() {
+            let color = PALETTE[(i + 3) % PALETTE.len()];
+            let line: Vec<(f64, f64)> = with.iter().map(|(x, a)| (*x, f(a))).collect();
+            chart
+                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
+                .label(format!("added {name}"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart.draw_series(line.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 13))
+            .draw()?;
+        root.present()?;
+    }
+    Ok(Some(svg_element(svg)))
+}
+
+/// The rates a `find_max_rps` search tried: p99 against target rps, green where the SLO held,
+/// red where it broke, grey where the client saturated, each numbered in walk order, with
+/// the SLO's p99 ceiling and the knee marked.
+pub fn find_max(f: &FindMax) -> Result<Option<String>, ChartError> {
+    if f.walk.is_empty() {
+        return Ok(None);
+    }
+    let x_max = headroom(f.walk.iter().map(|p| p.target_rps).fold(0.0, f64::max));
+    let y_top = f
+        .walk
+        .iter()
+        .map(|p| p.p99_ms)
+        .fold(f.slo_p99_ms.unwrap_or(0.0), f64::max);
+    let y_max = headroom(y_top);
+    let (good, bad, client) = (
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(127, 127, 127),
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("Max sustainable rate search ({})", clean(&f.slo, 60)),
+                (FONT, 18),
+            )
+            .margin(12)
+            .margin_right(40)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("target requests per second")
+            .y_desc("p99 through Envoy (ms)")
+            .label_style((FONT, 12))
+            .draw()?;
+        if let Some(c) = f.slo_p99_ms {
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, c), (x_max, c)],
+                    bad.mix(0.6).stroke_width(1),
+                ))?
+                .label(format!("SLO p99 {c} ms"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], bad.mix(0.6)));
+        }
+        if let Some(k) = f.knee_rps {
+            chart
+                .draw_series(LineSeries::new(
+                    [(k, 0.0), (k, y_max)],
+                    EVENT.stroke_width(2),
+                ))?
+                .label(format!("knee {k:.0} rps"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], EVENT.stroke_width(2))
+                });
+        }
+        for (label, color, keep) in [
+            ("SLO met", good, 0u8),
+            ("SLO broken", bad, 1),
+            ("client-bound", client, 2),
+        ] {
+            let pts: Vec<(usize, f64, f64)> = f
+                .walk
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| match keep {
+                    0 => p.passed,
+                    1 => !p.passed && p.verdict != "client_bound",
+                    _ => !p.passed && p.verdict == "client_bound",
+                })
+                .map(|(i, p)| (i + 1, p.target_rps, p.p99_ms))
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let font = (FONT, 12).into_font().color(&BLACK);
+            chart
+                .draw_series(pts.iter().map(|(i, x, y)| {
+                    EmptyElement::at((*x, *y))
+                        + Circle::new((0, 0), 6, color.filled())
+                        + Text::new(format!("#{i}"), (6, -16), font.clone())
+                }))?
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 13))
+            .draw()?;
+        root.present()?;
+    }
+    Ok(Some(svg_element(svg)))
+}
