@@ -120,11 +120,7 @@ fn route_timeout_ends_slow_requests_as_504() {
     let l = &step(&r, "envoy").load;
     // Envoy's route timer can fire a few ms early (it is armed from the event loop's cached
     // clock), so the floor is 95 ms; the upstream's 300 ms would be far above the ceiling.
-    assert!(
-        (95.0..130.0).contains(&l.latency.p50_ms),
-        "{:?}",
-        l.latency
-    );
+    assert!((95.0..130.0).contains(&l.latency.p50_ms), "{:?}", l.latency);
     assert_eq!(
         stat(&r, "cluster.backend.upstream_rq_timeout"),
         stat(&r, "http.ingress.downstream_rq_5xx"),

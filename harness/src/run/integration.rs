@@ -31,10 +31,13 @@ use super::config::Live;
 use super::egress::routes_for;
 use super::hops::{self, Counters, HopStats, ProcClock};
 use super::rundir::RunDir;
-use super::single_service::{self as single, EnvoyLaunch, XdsServer};
+use super::single_service::{self as single, EnvoyLaunch};
 use super::step::{self, StepCtx, StepSpec};
 use super::timeline::Timeline;
 use super::watch;
+use super::world::{
+    resolve_envoy, setup_cancelled, start_mocks, start_xds, stop_rest, XdsServer, ACK_DEADLINE,
+};
 use super::RunOptions;
 use crate::envoy::Envoy;
 use crate::scenario::{Scenario, ServiceKind, ServiceNode, UpstreamProtocol, PORT_VAR};
@@ -42,8 +45,6 @@ use crate::service::{self, ServiceLaunch, ServiceProcess};
 use crate::xds::model::{ClusterSpec, EnvoyConfig, ListenerSpec, RouteSpec};
 use crate::xds::XdsControl;
 
-/// How long Envoy may take to ACK a push before the run fails.
-const ACK_DEADLINE: Duration = Duration::from_secs(10);
 /// The inbound listener's name and stat prefix in every sidecar.
 const INBOUND: &str = "inbound";
 /// The cluster of the service's own port (`|` keeps it apart from any service or upstream).
@@ -89,10 +90,7 @@ pub(super) async fn drive(
     let mut world = World::default();
     let outcome = tokio::select! {
         r = steps(scenario, opts, dir, result, &mut world, &cancel) => r,
-        () = async {
-            cancel.cancelled().await;
-            tokio::time::sleep(Duration::from_secs(15)).await;
-        } => Err(anyhow!("interrupted during setup")),
+        () = setup_cancelled(&cancel) => Err(anyhow!("interrupted during setup")),
     };
     teardown(world, result).await;
     outcome
@@ -111,9 +109,9 @@ async fn steps(
         .first()
         .ok_or_else(|| anyhow!("phase integration needs `services:`"))?;
     let stored = compare_phases::for_scenario(scenario)?;
-    let resolved = single::resolve_envoy(scenario, opts).await?;
-    let endpoints = single::start_mocks(scenario, &mut world.mocks).await?;
-    let (control, xds_addr) = single::start_xds(&mut world.xds).await?;
+    let resolved = resolve_envoy(scenario, opts).await?;
+    let endpoints = start_mocks(scenario, &mut world.mocks).await?;
+    let (control, xds_addr) = start_xds(&mut world.xds).await?;
     let wiring = wire(scenario)?;
     let live = Live::new(scenario, endpoints);
     for w in &wiring {
@@ -508,5 +506,5 @@ async fn teardown(world: World, result: &mut RunResult) {
             }
         }
     }
-    single::stop_rest(world.xds, world.mocks, result).await;
+    stop_rest(world.xds, world.mocks, result).await;
 }

@@ -23,6 +23,7 @@ mod summary;
 mod sweep;
 mod timeline;
 mod watch;
+mod world;
 
 use std::path::PathBuf;
 

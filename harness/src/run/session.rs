@@ -6,26 +6,25 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use gauntlet_mocks::{start_upstream, UpstreamConfig, UpstreamHandle};
+use gauntlet_mocks::UpstreamHandle;
 use gauntlet_reports::{EnvoyInfo, RunResult};
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::config;
 use super::rundir::RunDir;
 use super::step::{self, StepCtx, StepSpec};
-use super::summary;
 use super::sweep;
 use super::timeline::Timeline;
+use super::world::{
+    resolve_envoy, setup_cancelled, start_mocks, start_xds, stop_rest, XdsServer, ACK_DEADLINE,
+};
 use super::RunOptions;
 use crate::envoy::{self, Envoy, LaunchConfig};
-use crate::scenario::{Scenario, DEFAULT_ENVOY_VERSION};
-use crate::xds::{self, XdsControl};
+use crate::scenario::Scenario;
+use crate::xds;
 
 /// The node id Envoy presents to the xDS server in the benchmark phase.
 pub const NODE_ID: &str = "gauntlet-benchmark";
-/// How long Envoy may take to ACK a push before the run fails.
-const ACK_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Everything started for the run, so teardown can stop exactly what exists.
 #[derive(Default)]
@@ -33,13 +32,6 @@ struct World {
     mocks: BTreeMap<String, UpstreamHandle>,
     xds: Option<XdsServer>,
     envoy: Option<Envoy>,
-}
-
-/// The running xDS server: its control handle, address, and how to stop it.
-struct XdsServer {
-    control: XdsControl,
-    shutdown: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 /// Builds the world, runs the steps into `result`, and tears everything down.
@@ -71,12 +63,6 @@ pub(super) async fn drive(
     outcome
 }
 
-async fn setup_cancelled(cancel: &CancellationToken) {
-    cancel.cancelled().await;
-    // Give the steps a moment to wind down gracefully before this branch wins.
-    tokio::time::sleep(Duration::from_secs(15)).await;
-}
-
 async fn steps(
     scenario: &Scenario,
     opts: &RunOptions,
@@ -93,8 +79,8 @@ async fn steps(
         Some(_) => None,
         None => Some(resolve_envoy(scenario, opts).await?),
     };
-    let endpoints = start_mocks(scenario, world).await?;
-    let (control, xds_addr) = start_xds(world).await?;
+    let endpoints = start_mocks(scenario, &mut world.mocks).await?;
+    let (control, xds_addr) = start_xds(&mut world.xds).await?;
     let listener = match scenario.envoy.listen_port {
         Some(port) => SocketAddr::from(([127, 0, 0, 1], port)),
         None => free_port().context("choosing a port for Envoy's listener")?,
@@ -226,62 +212,6 @@ fn container_info(image: &crate::scenario::EnvoyImage) -> gauntlet_reports::Cont
     }
 }
 
-async fn resolve_envoy(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<envoy::Resolved> {
-    let request = match &opts.envoy_bin {
-        Some(bin) => envoy::Request::Binary(bin.clone()),
-        None => envoy::Request::from(&scenario.envoy.source),
-    };
-    envoy::install::which(&request, DEFAULT_ENVOY_VERSION)
-        .await
-        .context("finding an Envoy binary")
-}
-
-async fn start_mocks(
-    scenario: &Scenario,
-    world: &mut World,
-) -> anyhow::Result<BTreeMap<String, Vec<SocketAddr>>> {
-    let mut endpoints = BTreeMap::new();
-    for u in &scenario.upstreams {
-        let handle = start_upstream(UpstreamConfig::new(
-            &u.name,
-            u.endpoints,
-            u.behavior.clone(),
-        ))
-        .await
-        .with_context(|| format!("starting mock upstream `{}`", u.name))?;
-        endpoints.insert(u.name.clone(), handle.addrs());
-        world.mocks.insert(u.name.clone(), handle);
-    }
-    Ok(endpoints)
-}
-
-async fn start_xds(world: &mut World) -> anyhow::Result<(XdsControl, SocketAddr)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the xDS server")?;
-    let addr = listener
-        .local_addr()
-        .context("reading the xDS server's address")?;
-    let control = XdsControl::new();
-    let (shutdown, rx) = oneshot::channel();
-    let server = control.clone();
-    let task = tokio::spawn(async move {
-        if let Err(e) = xds::server::run(listener, server, async {
-            let _ = rx.await;
-        })
-        .await
-        {
-            tracing::error!("xDS server stopped: {e}");
-        }
-    });
-    world.xds = Some(XdsServer {
-        control: control.clone(),
-        shutdown,
-        task,
-    });
-    Ok((control, addr))
-}
-
 /// Picks a free loopback port by binding port 0 and releasing it. Envoy binds it a moment
 /// later; the window for another process to take it is small and a clash fails loudly.
 fn free_port() -> std::io::Result<SocketAddr> {
@@ -295,12 +225,5 @@ async fn teardown(world: World, result: &mut RunResult) {
             tracing::warn!("stopping Envoy: {e}");
         }
     }
-    if let Some(xds) = world.xds {
-        result.xds = summary::xds_log(&xds.control.push_log());
-        let _ = xds.shutdown.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(2), xds.task).await;
-    }
-    for (_, handle) in world.mocks {
-        handle.shutdown().await;
-    }
+    stop_rest(world.xds, world.mocks, result).await;
 }

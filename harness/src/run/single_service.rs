@@ -22,10 +22,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use gauntlet_mocks::{start_upstream, UpstreamConfig, UpstreamHandle};
+use gauntlet_mocks::UpstreamHandle;
 use gauntlet_reports::graph::{GraphNode, ServiceGraph};
 use gauntlet_reports::{EnvoyInfo, RunResult};
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::compare_phases;
@@ -34,17 +33,16 @@ use super::egress::{self, EGRESS_NODE, INGRESS_NODE, INGRESS_PREFIX};
 use super::hops::{self, HopStats, ProcClock};
 use super::rundir::RunDir;
 use super::step::{self, StepCtx, StepSpec};
-use super::summary;
 use super::timeline::Timeline;
 use super::watch;
+use super::world::{
+    resolve_envoy, setup_cancelled, start_mocks, start_xds, stop_rest, XdsServer, ACK_DEADLINE,
+};
 use super::RunOptions;
 use crate::envoy::{self, Envoy, LaunchConfig};
-use crate::scenario::{Scenario, ServiceSpec, DEFAULT_ENVOY_VERSION, PORT_VAR};
+use crate::scenario::{Scenario, ServiceSpec, PORT_VAR};
 use crate::service::{self, ServiceLaunch, ServiceProcess};
-use crate::xds::{self, XdsControl};
-
-/// How long Envoy may take to ACK a push before the run fails.
-const ACK_DEADLINE: Duration = Duration::from_secs(10);
+use crate::xds;
 
 /// Everything started for the run, so teardown stops exactly what exists.
 #[derive(Default)]
@@ -71,11 +69,7 @@ pub(super) async fn drive(
     let mut world = World::default();
     let outcome = tokio::select! {
         r = steps(scenario, spec, opts, dir, result, &mut world, &cancel) => r,
-        // Cancelled during setup: stop at once; during the steps they wind down themselves.
-        () = async {
-            cancel.cancelled().await;
-            tokio::time::sleep(Duration::from_secs(15)).await;
-        } => Err(anyhow!("interrupted during setup")),
+        () = setup_cancelled(&cancel) => Err(anyhow!("interrupted during setup")),
     };
     teardown(world, result).await;
     outcome
@@ -341,20 +335,6 @@ fn graph(
     }
 }
 
-/// The Envoy binary: `--envoy-bin`, else the scenario's choice (sidecars run as processes).
-pub(super) async fn resolve_envoy(
-    scenario: &Scenario,
-    opts: &RunOptions,
-) -> anyhow::Result<envoy::Resolved> {
-    let request = match &opts.envoy_bin {
-        Some(bin) => envoy::Request::Binary(bin.clone()),
-        None => envoy::Request::from(&scenario.envoy.source),
-    };
-    envoy::install::which(&request, DEFAULT_ENVOY_VERSION)
-        .await
-        .context("finding an Envoy binary")
-}
-
 /// What the result says about Envoy, as `sidecar` reports it.
 pub(super) async fn envoy_info(
     sidecar: Option<&Envoy>,
@@ -410,48 +390,6 @@ pub(super) async fn launch_envoy(l: &EnvoyLaunch<'_>) -> anyhow::Result<Envoy> {
         .with_context(|| format!("starting the {} Envoy", l.role))
 }
 
-pub(super) async fn start_mocks(
-    scenario: &Scenario,
-    mocks: &mut BTreeMap<String, UpstreamHandle>,
-) -> anyhow::Result<BTreeMap<String, Vec<SocketAddr>>> {
-    let mut endpoints = BTreeMap::new();
-    for u in &scenario.upstreams {
-        let config = UpstreamConfig::new(&u.name, u.endpoints, u.behavior.clone());
-        let handle = start_upstream(config)
-            .await
-            .with_context(|| format!("starting mock upstream `{}`", u.name))?;
-        endpoints.insert(u.name.clone(), handle.addrs());
-        mocks.insert(u.name.clone(), handle);
-    }
-    Ok(endpoints)
-}
-
-/// The running xDS server: its control handle, how to stop it, and its task.
-pub(super) type XdsServer = (XdsControl, oneshot::Sender<()>, tokio::task::JoinHandle<()>);
-
-/// Starts the xDS server on a loopback port; `slot` holds it for teardown.
-pub(super) async fn start_xds(
-    slot: &mut Option<XdsServer>,
-) -> anyhow::Result<(XdsControl, SocketAddr)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the xDS server")?;
-    let addr = listener.local_addr().context("reading the xDS address")?;
-    let control = XdsControl::new();
-    let (shutdown, rx) = oneshot::channel();
-    let server = control.clone();
-    let task = tokio::spawn(async move {
-        let stop = async {
-            let _ = rx.await;
-        };
-        if let Err(e) = xds::server::run(listener, server, stop).await {
-            tracing::error!("xDS server stopped: {e}");
-        }
-    });
-    *slot = Some((control.clone(), shutdown, task));
-    Ok((control, addr))
-}
-
 /// Stops the ingress first (no new load reaches the service), then the service, then the
 /// egress, the xDS server and the mocks.
 async fn teardown(world: World, result: &mut RunResult) {
@@ -469,20 +407,4 @@ async fn teardown(world: World, result: &mut RunResult) {
         }
     }
     stop_rest(world.xds, world.mocks, result).await;
-}
-
-/// Stops the xDS server (keeping its push log in the result) and the mocks.
-pub(super) async fn stop_rest(
-    xds: Option<XdsServer>,
-    mocks: BTreeMap<String, UpstreamHandle>,
-    result: &mut RunResult,
-) {
-    if let Some((control, shutdown, task)) = xds {
-        result.xds = summary::xds_log(&control.push_log());
-        let _ = shutdown.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-    }
-    for (_, handle) in mocks {
-        handle.shutdown().await;
-    }
 }

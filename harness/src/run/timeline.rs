@@ -12,11 +12,9 @@ use gauntlet_reports::EventRecord;
 
 use super::config::{self, Live};
 use super::sampler::StatSampler;
+use super::world::ACK_DEADLINE;
 use crate::scenario::{RouteTarget, Scenario, TimelineAction, TimelineEvent};
 use crate::xds::XdsControl;
-
-/// How long a timeline push may wait for its ACK before the run fails.
-const ACK_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The timeline of one run, with the live copy of the routes it changes.
 pub(super) struct Timeline<'a> {

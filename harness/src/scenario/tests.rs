@@ -365,3 +365,15 @@ fn the_full_example_round_trips_through_json() {
     assert_eq!(json["upstreams"][0]["name"], "backend");
     assert_eq!(json["timeline"].as_array().map(Vec::len), Some(3));
 }
+
+/// A scenario named by a bare file name (`gauntlet run s.yaml`) has an empty parent path,
+/// which no process can take as its working directory: the service runs in `.` instead.
+#[test]
+fn a_bare_file_name_gives_services_the_current_directory() {
+    let text = include_str!("../../../scenarios/single-service.yaml");
+    for (source, cwd) in [("s.yaml", "."), ("dir/s.yaml", "dir")] {
+        let s = parse(text, Path::new(source)).expect("the shipped scenario parses");
+        let service = s.service.expect("a single-service scenario has a service");
+        assert_eq!(service.cwd, Path::new(cwd), "{source}");
+    }
+}

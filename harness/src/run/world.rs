@@ -1,0 +1,111 @@
+//! The pieces every phase's world is built from (the Envoy binary, the mock upstreams, the
+//! xDS server) and the way they are stopped, so the benchmark, single-service and
+//! integration phases start and tear down the same things the same way.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use gauntlet_mocks::{start_upstream, UpstreamConfig, UpstreamHandle};
+use gauntlet_reports::RunResult;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use super::summary;
+use super::RunOptions;
+use crate::envoy;
+use crate::scenario::{Scenario, DEFAULT_ENVOY_VERSION};
+use crate::xds::{self, XdsControl};
+
+/// How long Envoy may take to ACK a push before the run fails.
+pub(super) const ACK_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The running xDS server: its control handle, how to stop it, and its task.
+pub(super) struct XdsServer {
+    pub control: XdsControl,
+    shutdown: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The Envoy binary: `--envoy-bin`, else the scenario's choice.
+pub(super) async fn resolve_envoy(
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> anyhow::Result<envoy::Resolved> {
+    let request = match &opts.envoy_bin {
+        Some(bin) => envoy::Request::Binary(bin.clone()),
+        None => envoy::Request::from(&scenario.envoy.source),
+    };
+    envoy::install::which(&request, DEFAULT_ENVOY_VERSION)
+        .await
+        .context("finding an Envoy binary")
+}
+
+/// Starts every mock upstream of the scenario into `mocks`; returns their endpoints.
+pub(super) async fn start_mocks(
+    scenario: &Scenario,
+    mocks: &mut BTreeMap<String, UpstreamHandle>,
+) -> anyhow::Result<BTreeMap<String, Vec<SocketAddr>>> {
+    let mut endpoints = BTreeMap::new();
+    for u in &scenario.upstreams {
+        let config = UpstreamConfig::new(&u.name, u.endpoints, u.behavior.clone());
+        let handle = start_upstream(config)
+            .await
+            .with_context(|| format!("starting mock upstream `{}`", u.name))?;
+        endpoints.insert(u.name.clone(), handle.addrs());
+        mocks.insert(u.name.clone(), handle);
+    }
+    Ok(endpoints)
+}
+
+/// Starts the xDS server on a loopback port; `slot` holds it for teardown.
+pub(super) async fn start_xds(
+    slot: &mut Option<XdsServer>,
+) -> anyhow::Result<(XdsControl, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the xDS server")?;
+    let addr = listener.local_addr().context("reading the xDS address")?;
+    let control = XdsControl::new();
+    let (shutdown, rx) = oneshot::channel();
+    let server = control.clone();
+    let task = tokio::spawn(async move {
+        let stop = async {
+            let _ = rx.await;
+        };
+        if let Err(e) = xds::server::run(listener, server, stop).await {
+            tracing::error!("xDS server stopped: {e}");
+        }
+    });
+    *slot = Some(XdsServer {
+        control: control.clone(),
+        shutdown,
+        task,
+    });
+    Ok((control, addr))
+}
+
+/// Stops the xDS server (keeping its push log in the result) and the mocks.
+pub(super) async fn stop_rest(
+    xds: Option<XdsServer>,
+    mocks: BTreeMap<String, UpstreamHandle>,
+    result: &mut RunResult,
+) {
+    if let Some(xds) = xds {
+        result.xds = summary::xds_log(&xds.control.push_log());
+        let _ = xds.shutdown.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), xds.task).await;
+    }
+    for (_, handle) in mocks {
+        handle.shutdown().await;
+    }
+}
+
+/// Resolves when the run is cancelled and the steps have had time to wind down: during
+/// set-up (an install, Envoy start-up) a cancellation stops at once, while the load steps
+/// stop gracefully by themselves and return what they measured.
+pub(super) async fn setup_cancelled(cancel: &CancellationToken) {
+    cancel.cancelled().await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+}
