@@ -6,6 +6,8 @@
 
 use std::fmt::Write;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{GateResult, RunResult, RunStatus};
 
 /// Renders the run as a JUnit `<testsuites>` document holding one `<testsuite>`.
@@ -18,19 +20,18 @@ pub fn render(result: &RunResult) -> String {
         .num_milliseconds()
         .max(0) as f64
         / 1000.0;
-    let counts = format!(r#"tests="{tests}" failures="{failures}" errors="{errors}""#);
-
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        r#"<testsuites name="gauntlet" {counts} time="{secs:.3}">"#
-    );
-    let _ = writeln!(
-        out,
-        r#"  <testsuite name="{}" {counts} skipped="0" time="{secs:.3}" timestamp="{}" hostname="{}">"#,
-        attr(&suite),
-        result.started_at.format("%Y-%m-%dT%H:%M:%S"),
-        attr(&result.machine.hostname),
+    let mut out = String::new();
+    open_suite(
+        &mut out,
+        &SuiteHeader {
+            suite: &suite,
+            tests,
+            failures,
+            errors,
+            secs,
+            started_at: result.started_at,
+            hostname: &result.machine.hostname,
+        },
     );
     properties(&mut out, result);
     for gate in &result.gates {
@@ -142,6 +143,36 @@ fn trim(v: f64) -> String {
 
 /// Escaped for an attribute value: line breaks and tabs as character references, so a
 /// parser gives them back instead of turning them into spaces.
+/// What the opening of a JUnit document says about its one suite.
+pub(crate) struct SuiteHeader<'a> {
+    pub suite: &'a str,
+    pub tests: usize,
+    pub failures: usize,
+    pub errors: usize,
+    pub secs: f64,
+    pub started_at: DateTime<Utc>,
+    pub hostname: &'a str,
+}
+
+/// Writes the XML declaration, `<testsuites>` and the opening `<testsuite>` tag; the
+/// caller writes the properties and cases and closes both.
+pub(crate) fn open_suite(out: &mut String, h: &SuiteHeader) {
+    let (tests, failures, errors, secs) = (h.tests, h.failures, h.errors, h.secs);
+    let counts = format!(r#"tests="{tests}" failures="{failures}" errors="{errors}""#);
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        r#"<testsuites name="gauntlet" {counts} time="{secs:.3}">"#
+    );
+    let _ = writeln!(
+        out,
+        r#"  <testsuite name="{}" {counts} skipped="0" time="{secs:.3}" timestamp="{}" hostname="{}">"#,
+        attr(h.suite),
+        h.started_at.format("%Y-%m-%dT%H:%M:%S"),
+        attr(h.hostname),
+    );
+}
+
 fn attr(s: &str) -> String {
     escape(s, true)
 }

@@ -11,26 +11,9 @@ use super::raw_policy::{RawAbort, RawDelay, RawFault};
 use super::upstream::positive;
 use crate::policy::{AbortKind, FaultAbort, FaultDelay, FaultPolicy};
 
-/// gRPC status codes by name, for Istio's `grpcStatus: UNAVAILABLE`.
-const GRPC_CODES: &[&str] = &[
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
+/// gRPC status codes by name, for Istio's `grpcStatus: UNAVAILABLE`: one table for the
+/// workspace, the mocks'.
+use gauntlet_mocks::grpc::CODES as GRPC_CODES;
 
 /// `fault:` folded onto the fault that stands; `Some(None)` when folding leaves neither a
 /// delay nor an abort (an event removed both).

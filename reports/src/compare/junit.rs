@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::{CompareResult, CompareStatus};
 use crate::html::escape;
+use crate::junit::{open_suite, SuiteHeader};
 
 /// Renders the checks as a JUnit `<testsuites>` document.
 pub fn render(c: &CompareResult) -> String {
@@ -13,18 +14,18 @@ pub fn render(c: &CompareResult) -> String {
     let errors = usize::from(c.status != CompareStatus::Completed);
     let tests = c.checks.len() + errors;
     let secs = (c.finished_at - c.started_at).num_milliseconds().max(0) as f64 / 1000.0;
-    let counts = format!(r#"tests="{tests}" failures="{failures}" errors="{errors}""#);
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        r#"<testsuites name="gauntlet" {counts} time="{secs:.3}">"#
-    );
-    let _ = writeln!(
-        out,
-        r#"  <testsuite name="{}" {counts} skipped="0" time="{secs:.3}" timestamp="{}" hostname="{}">"#,
-        escape(&suite),
-        c.started_at.format("%Y-%m-%dT%H:%M:%S"),
-        escape(&c.machine.hostname)
+    let mut out = String::new();
+    open_suite(
+        &mut out,
+        &SuiteHeader {
+            suite: &suite,
+            tests,
+            failures,
+            errors,
+            secs,
+            started_at: c.started_at,
+            hostname: &c.machine.hostname,
+        },
     );
     out.push_str("    <properties>\n");
     let mut props = vec![

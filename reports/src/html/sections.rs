@@ -273,7 +273,13 @@ pub(super) fn charts(out: &mut String, r: &RunResult) {
     out.push_str("</section>\n");
 }
 
-fn figure(out: &mut String, svg: Result<Option<String>, charts::ChartError>, caption: &str) {
+/// A chart with its caption, nothing when there is nothing to draw, or the reason it could
+/// not be drawn.
+pub(super) fn figure(
+    out: &mut String,
+    svg: Result<Option<String>, charts::ChartError>,
+    caption: &str,
+) {
     match svg {
         Ok(None) => {}
         Ok(Some(svg)) => {

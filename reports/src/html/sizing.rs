@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::escape;
+use super::sections::figure;
 use crate::charts;
 use crate::model::RunResult;
 use crate::sizing_text::{
@@ -27,22 +28,6 @@ fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
-}
-
-fn figure(out: &mut String, svg: Result<Option<String>, charts::ChartError>, caption: &str) {
-    match svg {
-        Ok(None) => {}
-        Ok(Some(svg)) => {
-            let _ = write!(
-                out,
-                "<figure>\n{svg}<figcaption>{}</figcaption>\n</figure>\n",
-                escape(caption)
-            );
-        }
-        Err(e) => {
-            let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(&e.to_string()));
-        }
-    }
 }
 
 /// `<section id="sizing">`, when the run has sizing figures.
