@@ -3,6 +3,7 @@
 //! The binary (`main.rs`) is a thin CLI over this library; see ARCHITECTURE.md for the map.
 
 pub mod compare;
+pub mod container;
 pub mod envoy;
 pub mod exit;
 pub mod gates;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use gauntlet::exit;
 use gauntlet::run::RunOptions;
+use gauntlet::scenario::ScenarioFile;
 
 /// Load-testing and chaos harness for Envoy.
 #[derive(Debug, Parser)]
@@ -168,7 +169,7 @@ async fn dispatch(cli: Cli) -> u8 {
                 envoy_bin,
                 progress: !quiet,
                 junit,
-                envoy_image: None,
+                ..RunOptions::default()
             };
             match scenario_limits(&limits) {
                 Ok(limits) => run(scenario, opts, &limits).await,
@@ -199,15 +200,40 @@ fn scenario_limits(flags: &[String]) -> Result<gauntlet::scenario::Limits, u8> {
 }
 
 async fn run(path: PathBuf, opts: RunOptions, limits: &gauntlet::scenario::Limits) -> u8 {
-    let scenario = match gauntlet::scenario::load_with(&path, limits) {
-        Ok(s) => s,
+    let file = match gauntlet::scenario::load_file_with(&path, limits) {
+        Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::BAD_INPUT;
         }
     };
     let cancel = gauntlet::signals::install();
-    match gauntlet::run::run(&scenario, &opts, cancel).await {
+    let plan = match file {
+        ScenarioFile::One(scenario) => return run_one(&scenario, &opts, cancel).await,
+        ScenarioFile::Phases(plan) => plan,
+    };
+    match gauntlet::run::run_plan(&plan, &opts, cancel).await {
+        Ok(outcome) => {
+            for phase in &outcome.phases {
+                println!("{}", gauntlet_reports::terminal::render(&phase.result));
+            }
+            println!("{}", gauntlet_reports::plan_view::terminal(&outcome.plan));
+            println!("results: {}", outcome.dir.display());
+            outcome.exit_code()
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run_one(
+    scenario: &gauntlet::scenario::Scenario,
+    opts: &RunOptions,
+    cancel: tokio_util::sync::CancellationToken,
+) -> u8 {
+    match gauntlet::run::run(scenario, opts, cancel).await {
         Ok(outcome) => {
             println!("{}", gauntlet_reports::terminal::render(&outcome.result));
             println!("results: {}", outcome.dir.display());
@@ -223,14 +249,19 @@ async fn run(path: PathBuf, opts: RunOptions, limits: &gauntlet::scenario::Limit
 fn validate(files: &[PathBuf], limits: &gauntlet::scenario::Limits) -> u8 {
     let mut code = exit::OK;
     for f in files {
-        match gauntlet::scenario::load_with(f, limits) {
-            Ok(s) => println!(
-                "{}: ok ({}, {} upstreams, {} routes)",
-                f.display(),
-                s.name,
-                s.upstreams.len(),
-                s.routes.len()
-            ),
+        match gauntlet::scenario::load_file_with(f, limits) {
+            Ok(ScenarioFile::One(s)) => println!("{}: ok ({})", f.display(), describe(&s)),
+            Ok(ScenarioFile::Phases(plan)) => {
+                println!(
+                    "{}: ok ({}, {} phases)",
+                    f.display(),
+                    plan.name,
+                    plan.phases.len()
+                );
+                for s in &plan.phases {
+                    println!("  {}", describe(s));
+                }
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 code = exit::BAD_INPUT;
@@ -238,6 +269,16 @@ fn validate(files: &[PathBuf], limits: &gauntlet::scenario::Limits) -> u8 {
         }
     }
     code
+}
+
+/// `name, 2 upstreams, 2 routes`: what `validate` says about a valid scenario.
+fn describe(s: &gauntlet::scenario::Scenario) -> String {
+    format!(
+        "{}, {} upstreams, {} routes",
+        s.name,
+        s.upstreams.len(),
+        s.routes.len()
+    )
 }
 
 fn report(run: PathBuf, format: gauntlet_reports::Format, output: Option<PathBuf>) -> u8 {
@@ -248,6 +289,15 @@ fn report(run: PathBuf, format: gauntlet_reports::Format, output: Option<PathBuf
         Some(Err(e)) => {
             eprintln!("error: {e}");
             return exit::BAD_INPUT;
+        }
+        None if run.join(gauntlet_reports::plan::PLAN_FILE).is_file() => {
+            match plan_report(&run, format) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::BAD_INPUT;
+                }
+            }
         }
         None => {
             let path = if run.is_dir() {
@@ -276,6 +326,33 @@ fn report(run: PathBuf, format: gauntlet_reports::Format, output: Option<PathBuf
                 exit::RUN_ERROR
             }
         },
+    }
+}
+
+/// A multi-phase run's directory (`plan.json`) in the formats a plan has; each phase's
+/// own directory renders in every format.
+fn plan_report(dir: &std::path::Path, format: gauntlet_reports::Format) -> Result<String, String> {
+    use gauntlet_reports::{plan, plan_view, Format};
+    let p = plan::read(&dir.join(plan::PLAN_FILE)).map_err(|e| e.to_string())?;
+    match format {
+        Format::Terminal => Ok(plan_view::terminal(&p)),
+        Format::Markdown => Ok(plan_view::markdown(&p)),
+        Format::Html => Ok(plan_view::html(&p)),
+        Format::Json => serde_json::to_string_pretty(&p).map_err(|e| e.to_string()),
+        other => {
+            let dirs: Vec<String> = p
+                .phases
+                .iter()
+                .filter_map(|x| x.dir.as_ref())
+                .map(|d| dir.join(d).display().to_string())
+                .collect();
+            Err(format!(
+                "{} is a multi-phase run; it renders as terminal, markdown, html or json, not {other:?}\n  \
+                 hint: report on one phase's directory instead: {}",
+                dir.display(),
+                dirs.join(", ")
+            ))
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 //! is set on purpose, and then each prints that it skipped.
 
 mod common;
+#[path = "common/docker.rs"]
+mod docker_support;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,6 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
+use docker_support::{assert_no_containers, block_on, engine, gauntlet_containers, mock_image};
 use gauntlet::envoy::docker::{self, MANAGED_LABEL, NAME_PREFIX};
 use gauntlet_reports::{ResourceSummary, RunStatus};
 use nix::sys::signal::{kill, Signal};
@@ -23,33 +26,6 @@ use testcontainers::bollard::query_parameters::{
 };
 
 const IMAGE: &str = "gauntlet/envoy:1.40.0";
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// Whether the container tests run: an engine answers, or the skip is asked for (loudly).
-fn engine() -> bool {
-    match block_on(docker::connect()) {
-        Ok(_) => true,
-        Err(e) if std::env::var("GAUNTLET_SKIP_DOCKER").as_deref() == Ok("1") => {
-            // Straight to the stream: the test harness captures `eprintln!` of passing tests.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! GAUNTLET_SKIP_DOCKER=1: SKIPPING a container test ({e}) !!!!!\n"
-            );
-            false
-        }
-        Err(e) => panic!(
-            "the container tests need a Docker engine: {e}\n(set GAUNTLET_SKIP_DOCKER=1 to skip them on purpose)"
-        ),
-    }
-}
 
 /// Builds `gauntlet/envoy:1.40.0` once per test binary through the CLI (a no-op when the
 /// engine already has it with the same files).
@@ -67,46 +43,6 @@ fn image() -> &'static str {
         eprintln!("image: {} ({:?})", text.trim(), started.elapsed());
     });
     IMAGE
-}
-
-/// Gauntlet's containers in the engine (label or name prefix), running or not.
-fn gauntlet_containers() -> Vec<String> {
-    block_on(async {
-        let docker = docker::connect().await.unwrap();
-        let options = ListContainersOptionsBuilder::new().all(true).build();
-        let list = docker.list_containers(Some(options)).await.unwrap();
-        list.into_iter()
-            .filter(|c| {
-                let labelled = c
-                    .labels
-                    .as_ref()
-                    .is_some_and(|l| l.contains_key(MANAGED_LABEL));
-                let named = c
-                    .names
-                    .iter()
-                    .flatten()
-                    .any(|n| n.trim_start_matches('/').starts_with(NAME_PREFIX));
-                labelled || named
-            })
-            .map(|c| format!("{:?} {:?}", c.names, c.state))
-            .collect()
-    })
-}
-
-/// Fails unless no Gauntlet container is left (waiting a little for a removal under way).
-fn assert_no_containers() {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = gauntlet_containers();
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "containers left behind: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn scenario(name: &str, envoy: &str, rate: u32, duration: &str, extra: &str) -> String {
@@ -385,23 +321,7 @@ fn mock_image_builds_and_runs() {
     }
     // Its container counts as Gauntlet's: the tests that check none is left take turns.
     let _serial = serial();
-    let mock = Path::new(env!("CARGO_BIN_EXE_gauntlet")).with_file_name("gauntlet-mock");
-    if !mock.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = std::process::Command::new(cargo)
-            .args(["build", "-p", "gauntlet-mocks", "--bin", "gauntlet-mock"])
-            .status()
-            .unwrap();
-        assert!(built.success());
-    }
-    let out = gauntlet()
-        .args(["envoy", "mock-image", "--binary"])
-        .arg(&mock)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", describe(&out));
-    let tag = gauntlet::envoy::image::mock_tag();
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&tag));
+    let tag = mock_image();
     let (repository, version) = tag.split_once(':').unwrap();
     block_on(async {
         use testcontainers::core::WaitFor;

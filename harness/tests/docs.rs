@@ -44,6 +44,7 @@ fn scenario_reference_matches_the_parser_docs() {
             "src/scenario/mod.rs",
             "src/scenario/sizing.rs",
             "src/scenario/container.rs",
+            "src/scenario/mocks.rs",
             "src/scenario/grpc.rs",
         ],
     );

@@ -560,7 +560,13 @@ fn shipped_scenarios_parse() {
     assert!(!files.is_empty(), "no shipped scenarios found");
     let failures: Vec<String> = files
         .iter()
-        .filter_map(|f| scenario::load(f).err().map(|e| e.to_string()))
+        .filter_map(|f| {
+            // `load_file_with` takes multi-phase files (`phases:`) too.
+            let limits = scenario::Limits::default();
+            scenario::load_file_with(f, &limits)
+                .err()
+                .map(|e| e.to_string())
+        })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -74,7 +74,15 @@ async fn put_behavior(state: &EndpointState, body: Incoming) -> Response<MockBod
         }
     };
     match state.set_behavior(behavior) {
-        Ok(()) => json(StatusCode::OK, &state.current_behavior()),
+        Ok(()) => {
+            let now = state.current_behavior();
+            // A log reader (Gauntlet keeps each mock container's log) sees what is served.
+            tracing::info!(
+                "behavior set: {}",
+                serde_json::to_string(&now).unwrap_or_default()
+            );
+            json(StatusCode::OK, &now)
+        }
         Err(error) => text(StatusCode::BAD_REQUEST, format!("{error}\n")),
     }
 }

@@ -1,13 +1,13 @@
 //! The short text forms of behaviours used on command lines: latency specs (`5ms`,
-//! `1ms..5ms`, `p50=5ms,p99=40ms`, `0`), status mixes (`200:97%,503:3%`) and slow bodies
-//! (`100B/50ms`).
+//! `1ms..5ms`, `p50=5ms,p99=40ms`, `0`), status mixes (`200:97%,503:3%`), gRPC status
+//! mixes (`OK:70%,UNAVAILABLE:30%`) and slow bodies (`100B/50ms`).
 //!
 //! Kept in the library, not the binary, so the harness CLI reads the same forms.
 
 use std::time::Duration;
 
 use crate::units::{format_duration, parse_duration, parse_percent, parse_size};
-use crate::{Chaos, Latency, SlowBody, StatusMix};
+use crate::{Chaos, GrpcStatusMix, Latency, SlowBody, StatusMix};
 
 /// A spec that does not parse; the message says what a valid one looks like.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,6 +153,62 @@ pub fn format_status_mix(mix: &StatusMix) -> String {
     mix.0
         .iter()
         .map(|&(code, w)| format!("{code}:{}%", format_percent(w)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Parses a gRPC status mix such as `OK:70%,UNAVAILABLE:30%`, in the form of
+/// [`parse_status_mix`]: codes by name in any case (`unavailable`, `deadline-exceeded`) or by
+/// number (`14`), percentages summing to 100%; a lone code (`OK`) means always that code.
+pub fn parse_grpc_status_mix(text: &str) -> Result<GrpcStatusMix, SpecError> {
+    let items: Vec<&str> = text.trim().split(',').map(str::trim).collect();
+    let mix = match items[..] {
+        [only] if !only.contains(':') => GrpcStatusMix::always(grpc_code(only, text)?),
+        _ => GrpcStatusMix(
+            items
+                .iter()
+                .map(|item| {
+                    let (code, percent) = item.split_once(':').ok_or_else(|| {
+                        err(format!(
+                            "gRPC statuses `{text}`: `{item}` needs a share; write e.g. `OK:70%,UNAVAILABLE:30%`"
+                        ))
+                    })?;
+                    let weight = parse_percent(percent)
+                        .map_err(|e| err(format!("gRPC statuses `{text}`: {e}")))?;
+                    Ok((grpc_code(code, text)?, weight))
+                })
+                .collect::<Result<_, SpecError>>()?,
+        ),
+    };
+    let sum: f64 = mix.0.iter().map(|&(_, w)| w).sum();
+    if (sum - 1.0).abs() > PERCENT_SUM_TOLERANCE {
+        return Err(err(format!(
+            "gRPC statuses `{text}` sum to {}%, not 100%",
+            format_percent(sum)
+        )));
+    }
+    mix.validate()
+        .map_err(|e| err(format!("gRPC statuses `{text}`: {e}")))?;
+    Ok(mix)
+}
+
+fn grpc_code(code: &str, whole: &str) -> Result<u8, SpecError> {
+    crate::grpc::parse_code(code).ok_or_else(|| {
+        err(format!(
+            "gRPC statuses `{whole}`: `{}` is not a gRPC status; write a name such as `OK`, `UNAVAILABLE`, `DEADLINE_EXCEEDED` or a number 0..=16",
+            code.trim()
+        ))
+    })
+}
+
+/// Writes a gRPC status mix in the form [`parse_grpc_status_mix`] reads, codes by name.
+pub fn format_grpc_status_mix(mix: &GrpcStatusMix) -> String {
+    mix.0
+        .iter()
+        .map(|&(code, w)| {
+            let name = crate::grpc::code_name(code).map_or(code.to_string(), str::to_string);
+            format!("{name}:{}%", format_percent(w))
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -383,5 +439,30 @@ mod tests {
             format_chaos(&chaos),
             "hang 5% close 12.5% slow-body 100B/50ms"
         );
+    }
+
+    #[test]
+    fn grpc_status_mixes() {
+        let mix = parse_grpc_status_mix("OK:70%, unavailable:30%").unwrap();
+        assert_eq!(mix, GrpcStatusMix(vec![(0, 0.7), (14, 0.3)]));
+        assert_eq!(format_grpc_status_mix(&mix), "OK:70%,UNAVAILABLE:30%");
+        assert_eq!(
+            parse_grpc_status_mix("deadline-exceeded").unwrap(),
+            GrpcStatusMix::always(4)
+        );
+        assert_eq!(
+            parse_grpc_status_mix("0:99%,14:1%").unwrap(),
+            GrpcStatusMix(vec![(0, 0.99), (14, 0.01)])
+        );
+        for (spec, message) in [
+            ("OK:70%,UNAVAILABLE:20%", "sum to 90%"),
+            ("OK:70%,UNAVAILABLE", "needs a share"),
+            ("NOPE", "not a gRPC status"),
+            ("17", "not a gRPC status"),
+            ("OK:50%,ok:50%", "listed twice"),
+        ] {
+            let e = parse_grpc_status_mix(spec).expect_err(spec);
+            assert!(e.message.contains(message), "{spec:?}: {e}");
+        }
     }
 }

@@ -5,8 +5,8 @@
 //! Field names, order and JSON types follow Fortio's Go structs (`periodic.RunnerResults`,
 //! `fhttp.HTTPOptions` with its embedded `TLSOptions`, `stats.HistogramData`), as
 //! `encoding/json` writes them: `time.Duration` as integer nanoseconds, `time.Time` as
-//! RFC 3339, latencies in seconds, `map[int]int64` with the codes as string keys, nil
-//! pointers and slices as `null`.
+//! RFC 3339, latencies in seconds, `map[int]int64` with the codes as string keys (sorted as
+//! strings, as Go sorts map keys), nil pointers and slices as `null`.
 //!
 //! What comes from where:
 //! - `Count`, `Min`, `Max`, `Avg` and `Percentiles` (50, 90, 99, 99.9) are the model's
@@ -21,7 +21,12 @@
 //!   blob, the buckets would not match `Count`, so one bucket spanning `[Min, Max]` is
 //!   written instead (what Fortio itself writes for a narrow distribution).
 //! - `RetCodes` are the step's responses by status, plus Fortio's `-1` for requests that got
-//!   no response (all failure kinds together).
+//!   no response (all failure kinds together). A gRPC step is written as Fortio's gRPC
+//!   runner writes its `fgrpc.GRPCRunnerResults`: `RetCodes` keyed by name, `SERVING` for the
+//!   calls that ended `OK` and `ERROR` for every other call (any other status, and calls that
+//!   got no answer: Fortio counts every call that returned an error there), with `RunType`
+//!   `GRPC`, the target as `Destination` and no `URL`, so Fortio's UI counts errors as
+//!   `Count − SERVING`. The per-code breakdown stays in `result.json` (`grpc_statuses`).
 //! - `ErrorsDurationHistogram` is Fortio's latency histogram of non-OK requests (not 2xx or
 //!   418). The model has no separate latency for those, so it is an empty histogram when
 //!   there were none and `null` otherwise (Fortio's UI then counts errors from `RetCodes`).
@@ -60,7 +65,9 @@ pub struct HttpRunnerResults {
     pub RunID: i64,
     pub AccessLoggerInfo: String,
     pub ID: String,
-    pub RetCodes: BTreeMap<i64, i64>,
+    /// HTTP: status code (as a string, `-1` for no response) → count; gRPC: `SERVING` /
+    /// `ERROR` → count.
+    pub RetCodes: BTreeMap<String, i64>,
     pub IPCountMap: Option<BTreeMap<String, i64>>,
     pub Insecure: bool,
     pub MTLS: bool,
@@ -96,6 +103,9 @@ pub struct HttpRunnerResults {
     pub SocketCount: i64,
     pub ConnectionStats: Option<HistogramData>,
     pub AbortOn: i64,
+    /// gRPC only (`fgrpc.GRPCRunnerResults`): the target, `host:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub Destination: Option<String>,
 }
 
 /// Fortio's `stats.HistogramData`; values in seconds for latencies.
@@ -160,18 +170,15 @@ pub fn results(run: &RunResult, step: &StepResult) -> HttpRunnerResults {
     let l = &step.load;
     let secs = |ms: f64| ms / 1000.0;
     let p = &l.latency;
-    let mut ret_codes: BTreeMap<i64, i64> = l
-        .statuses
-        .iter()
-        .filter_map(|(code, n)| Some((code.parse::<i64>().ok()?, *n as i64)))
-        .collect();
-    let failed: u64 = l.failures.values().sum();
-    if failed > 0 {
-        *ret_codes.entry(-1).or_default() += failed as i64;
-    }
+    let grpc = l.protocol == "grpc";
+    let ret_codes = if grpc {
+        grpc_ret_codes(step)
+    } else {
+        http_ret_codes(step)
+    };
     let not_ok: i64 = ret_codes
         .iter()
-        .filter(|(c, _)| !((200..=299).contains(*c) || **c == 418))
+        .filter(|(c, _)| !ok_code(c))
         .map(|(_, n)| n)
         .sum();
     let duration = HistogramData {
@@ -207,7 +214,7 @@ pub fn results(run: &RunResult, step: &StepResult) -> HttpRunnerResults {
     });
     let target = step.targets.first().cloned().unwrap_or_default();
     HttpRunnerResults {
-        RunType: "HTTP".to_string(),
+        RunType: if grpc { "GRPC" } else { "HTTP" }.to_string(),
         Labels: format!("{} {} (gauntlet)", run.name, step.name),
         StartTime: run.started_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
         RequestedQPS: match l.target_rps {
@@ -236,7 +243,7 @@ pub fn results(run: &RunResult, step: &StepResult) -> HttpRunnerResults {
         Cert: String::new(),
         Key: String::new(),
         UnixDomainSocket: String::new(),
-        URL: if target.is_empty() {
+        URL: if target.is_empty() || grpc {
             String::new()
         } else {
             format!("http://{target}/")
@@ -268,6 +275,55 @@ pub fn results(run: &RunResult, step: &StepResult) -> HttpRunnerResults {
         SocketCount: i64::from(l.connections),
         ConnectionStats: None,
         AbortOn: 0,
+        Destination: grpc.then_some(target),
+    }
+}
+
+/// Fortio's HTTP `RetCodes`: responses by status, and `-1` for requests with no response.
+fn http_ret_codes(step: &StepResult) -> BTreeMap<String, i64> {
+    let l = &step.load;
+    let mut codes: BTreeMap<String, i64> = l
+        .statuses
+        .iter()
+        .filter(|(code, _)| code.parse::<i64>().is_ok())
+        .map(|(code, n)| (code.clone(), *n as i64))
+        .collect();
+    let failed: u64 = l.failures.values().sum();
+    if failed > 0 {
+        *codes.entry("-1".to_string()).or_default() += failed as i64;
+    }
+    codes
+}
+
+/// Fortio's gRPC `RetCodes`: `SERVING` for calls that ended `OK`, `ERROR` for the rest (any
+/// other status, or no answer at all), each key only when counted.
+fn grpc_ret_codes(step: &StepResult) -> BTreeMap<String, i64> {
+    let l = &step.load;
+    let ok = l.grpc_statuses.get("OK").copied().unwrap_or(0);
+    let other: u64 = l
+        .grpc_statuses
+        .iter()
+        .filter(|(name, _)| *name != "OK")
+        .map(|(_, n)| n)
+        .sum();
+    let errors = other + l.failures.values().sum::<u64>();
+    [(GRPC_OK, ok), (GRPC_ERROR, errors)]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_string(), n as i64))
+        .collect()
+}
+
+/// Fortio's gRPC `RetCodes` keys (`grpc_health_v1` `SERVING`, `fgrpc.Error`).
+const GRPC_OK: &str = "SERVING";
+const GRPC_ERROR: &str = "ERROR";
+
+/// A code Fortio counts as success: 2xx and 418 (its echo server's teapot) for HTTP,
+/// `SERVING` for gRPC.
+fn ok_code(code: &str) -> bool {
+    match code.parse::<i64>() {
+        Ok(c) => (200..=299).contains(&c) || c == 418,
+        Err(_) => code == GRPC_OK,
     }
 }
 

@@ -5,7 +5,8 @@
 //! `caller_errors` are what the caller saw (the listener's downstream counters, after
 //! retries); `attempts` and `attempt_errors` are what went over the wire to the callee (the
 //! cluster's upstream counters, retries included), which is what a mock counts itself. All
-//! figures are deltas over the measured step (warmup included, like the mocks' counts).
+//! figures are deltas over the measured part of the step (warmup excluded, as in the load's
+//! figures), the callees' own counts and the percentiles included.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,7 @@ pub struct ServiceGraph {
     pub phase: String,
     /// The step the figures were taken over (`envoy`).
     pub step: String,
-    /// Seconds between the two counter snapshots.
+    /// Seconds the rates are over: the load's measured part.
     pub seconds: f64,
     pub nodes: Vec<GraphNode>,
     pub edges: Vec<GraphEdge>,
@@ -106,12 +107,16 @@ pub struct GraphEdge {
     pub retries: u64,
     /// Requests Envoy timed out (cluster `upstream_rq_timeout`).
     pub timeouts: u64,
-    /// Latency the caller saw at the proxy (listener `downstream_rq_time`), from Envoy's
-    /// histogram: cumulative since the proxy started, so it includes any baseline traffic.
+    /// Latency the caller saw at the proxy (listener `downstream_rq_time`), from the bins
+    /// of Envoy's histogram recorded during the window (snapshots at its start and end), so
+    /// within one of Envoy's bins (two significant digits of whole milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p50_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99_ms: Option<f64>,
+    /// Requests the percentiles are taken over: the histogram's samples in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_samples: Option<u64>,
     /// Requests the callee counted itself (a mock's own counter), to check `attempts` by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callee_counted: Option<u64>,

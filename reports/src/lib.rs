@@ -14,6 +14,8 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod plan;
+pub mod plan_view;
 pub mod sizing;
 pub mod sizing_text;
 pub mod terminal;

@@ -22,6 +22,15 @@ pub struct Sizing {
     /// request is sized on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_max_mb: Option<f64>,
+    /// What a point must do to "meet the SLO" in `SizingPoint::slo_met` and `limits`, in
+    /// words: `capacity.slo` (`p99 < 10 ms, errors < 0.1%`), else the scenario's gates, else
+    /// only carrying the rate; each with "and ≥ 90% of the target rate achieved".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<String>,
+    /// One entry per group of points under one CPU limit of Envoy's container (a sweep over
+    /// `cpus`, or `envoy.cpus`): where the SLO broke and where throttling began.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<LimitSummary>,
     /// The replicas and sidecar resources for the scenario's `capacity:` target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityPlan>,
@@ -76,6 +85,55 @@ pub struct SizingPoint {
     /// (the target could not keep up, so CPU no longer follows the rate linearly).
     #[serde(default)]
     pub in_fit: bool,
+    /// The CPU limit of Envoy's container at this point, cores; `None` for a process or a
+    /// container without a limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<f64>,
+    /// CFS periods in which the container was throttled over the measured part of the step,
+    /// and their share of all periods (container only, from its cgroup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_periods: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_ratio: Option<f64>,
+    /// Whether the point met the SLO (see `Sizing::slo`); `None` when it was not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_met: Option<bool>,
+    /// Why it did not, in words (empty when it did).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub slo_reason: String,
+}
+
+/// The points of one group (same connections and body size) under one CPU limit, read
+/// along the rates: the highest rate that met the SLO and where throttling began.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LimitSummary {
+    /// Cores.
+    pub cpu_limit: f64,
+    /// The points' group, e.g. `c16 b0 cpu0.5`.
+    pub group: String,
+    /// Points in the group.
+    pub points: usize,
+    /// The highest target rate that met the SLO with every lower rate of the group meeting
+    /// it too; `None` when the lowest rate already broke it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rps_within_slo: Option<f64>,
+    /// The lowest rate that broke the SLO, and why; `None` when every rate met it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broke_at_rps: Option<f64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub broke_because: String,
+    /// Where throttling began: the lowest rate from which every higher rate's Envoy step had
+    /// throttled CFS periods (> 0), so a stray throttled period at a low rate followed by
+    /// clean ones does not count; `None` when the highest rate was not throttled (or the
+    /// cgroup figures are missing, see `throttle_measured`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_from_rps: Option<f64>,
+    /// Whether every point has the cgroup's throttling figures.
+    #[serde(default)]
+    pub throttle_measured: bool,
+    /// Envoy's cost under this limit, from the group's CPU fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpu_per_krps: Option<f64>,
 }
 
 /// Least-squares fit of Envoy CPU (cores) = intercept + slope × rps.
@@ -124,6 +182,14 @@ pub struct CapacityPlan {
     pub memory_request_mib: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_limit_mib: Option<u64>,
+    /// The smallest swept CPU limit that carries `target_rps / replicas` per proxy within
+    /// the SLO (measured: met at that rate or above, and at every rate below) and within
+    /// `limit × (1 − headroom)` of CPU; it replaces `cpu_limit` in the annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggested_cpu_limit: Option<f64>,
+    /// Why that limit, or why none of the swept limits qualifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit_reason: Option<String>,
     /// The same as Istio pod annotations, name → value, e.g.
     /// `sidecar.istio.io/proxyCPU: 350m`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

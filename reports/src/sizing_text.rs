@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::model::RunResult;
-use crate::sizing::{CapacityPlan, CpuFit, FindMax, Sizing};
+use crate::sizing::{CapacityPlan, CpuFit, FindMax, LimitSummary, Sizing};
 
 /// The sweep table's header.
 pub(crate) const POINT_HEAD: [&str; 10] = [
@@ -67,6 +67,57 @@ pub(crate) fn fit_line(f: &CpuFit) -> String {
     )
 }
 
+/// The per-CPU-limit table's header.
+pub(crate) const LIMIT_HEAD: [&str; 6] = [
+    "CPU limit",
+    "group",
+    "max rps within SLO",
+    "SLO broke at rps",
+    "throttled from rps",
+    "vCPU/1000 rps",
+];
+
+/// One row per CPU limit group, in [`LIMIT_HEAD`] order.
+pub(crate) fn limit_rows(s: &Sizing) -> Vec<Vec<String>> {
+    s.limits.iter().map(limit_row).collect()
+}
+
+fn limit_row(l: &LimitSummary) -> Vec<String> {
+    let rate = |r: Option<f64>, none: &str| r.map_or(none.to_string(), |r| format!("{r:.0}"));
+    vec![
+        format!("{:.3} ({}m)", l.cpu_limit, (l.cpu_limit * 1000.0).round()),
+        l.group.clone(),
+        rate(l.max_rps_within_slo, "none"),
+        rate(l.broke_at_rps, "-"),
+        match (l.throttled_from_rps, l.throttle_measured) {
+            (Some(r), _) => format!("{r:.0}"),
+            (None, true) => "none".to_string(),
+            (None, false) => "not measured".to_string(),
+        },
+        opt(l.vcpu_per_krps, 3),
+    ]
+}
+
+/// The SLO's meaning, then why each group broke it where it did, one line each (too long
+/// for a table cell).
+pub(crate) fn limit_lines(s: &Sizing) -> Vec<String> {
+    let mut lines: Vec<String> = s
+        .slo
+        .iter()
+        .filter(|_| !s.limits.is_empty())
+        .map(|slo| format!("a point meets the SLO when {slo}"))
+        .collect();
+    for l in &s.limits {
+        if let Some(rate) = l.broke_at_rps {
+            lines.push(format!(
+                "{}: the SLO broke at {rate:.0} rps: {}",
+                l.group, l.broke_because
+            ));
+        }
+    }
+    lines
+}
+
 /// The capacity plan in sentences, then the annotations as `name: "value"` lines.
 pub(crate) fn capacity_lines(c: &CapacityPlan) -> (Vec<String>, Vec<String>) {
     let mut lines = vec![format!(
@@ -94,6 +145,13 @@ pub(crate) fn capacity_lines(c: &CapacityPlan) -> (Vec<String>, Vec<String>) {
         }
         (None, Some(why)) => lines.push(format!("no plan: {why}")),
         (None, None) => lines.push("no plan".to_string()),
+    }
+    match (c.suggested_cpu_limit, &c.cpu_limit_reason) {
+        (Some(limit), Some(why)) => {
+            lines.push(format!("suggested CPU limit {limit:.3} cores: {why}"))
+        }
+        (None, Some(why)) => lines.push(format!("no suggested CPU limit: {why}")),
+        _ => {}
     }
     let annotations = c
         .annotations
@@ -191,6 +249,13 @@ pub fn terminal(out: &mut String, r: &RunResult) {
             let _ = writeln!(out, "Envoy memory: {m:.1} MB RSS at most");
         }
     }
+    if !s.limits.is_empty() {
+        let _ = writeln!(out, "\nper CPU limit:");
+        text_table(out, &LIMIT_HEAD, &limit_rows(s));
+        for l in limit_lines(s) {
+            let _ = writeln!(out, "{l}");
+        }
+    }
     if let Some(c) = &s.capacity {
         let (lines, annotations) = capacity_lines(c);
         let _ = writeln!(out, "\ncapacity plan: {}", lines.join("\n  "));
@@ -233,6 +298,14 @@ pub fn markdown(out: &mut String, r: &RunResult) {
         }
         if let Some(m) = s.memory_max_mb {
             let _ = writeln!(out, "- Envoy memory: {m:.1} MB RSS at most");
+        }
+        out.push('\n');
+    }
+    if !s.limits.is_empty() {
+        out.push_str("### Per CPU limit\n\n");
+        table(out, &LIMIT_HEAD, &limit_rows(s));
+        for l in limit_lines(s) {
+            let _ = writeln!(out, "- {}", escape(&l));
         }
         out.push('\n');
     }

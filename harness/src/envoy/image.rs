@@ -16,8 +16,8 @@ use futures::StreamExt;
 use testcontainers::bollard::query_parameters::BuildImageOptionsBuilder;
 use testcontainers::bollard::Docker;
 
-use super::docker::{self, DockerError, CONTENT_LABEL, MANAGED_LABEL};
 use super::install;
+use crate::container::docker::{self, DockerError, CONTENT_LABEL, MANAGED_LABEL};
 
 /// Where the program goes in the image.
 pub const ENVOY_PATH: &str = "/usr/local/bin/envoy";

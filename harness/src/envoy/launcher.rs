@@ -9,8 +9,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::container::{self, EnvoyContainer};
-use super::docker::DockerError;
 use super::{process, AdminClient, EnvoyError, EnvoyProcess, ExitInfo, LaunchConfig};
+use crate::container::DockerError;
 use crate::scenario::EnvoyImage;
 
 /// A running Envoy, however it was started.

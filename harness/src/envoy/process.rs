@@ -261,7 +261,7 @@ fn read_admin_address(path: &Path) -> Option<SocketAddr> {
 
 /// The last `lines` lines of a log file (reading at most its last 64 KiB), leaving out the
 /// list of compiled-in extensions Envoy logs at start-up, which would hide the error.
-pub(super) fn read_log_tail(path: &Path, lines: usize) -> String {
+pub(crate) fn read_log_tail(path: &Path, lines: usize) -> String {
     const MAX: u64 = 64 * 1024;
     let read = || -> io::Result<String> {
         let mut file = fs::File::open(path)?;

@@ -81,6 +81,9 @@ pub fn measure(m: &MetricRef, scope: &Scope, result: &RunResult) -> Result<Measu
             let step = result
                 .step(name)
                 .ok_or_else(|| format!("the run has no {name} step"))?;
+            if let Metric::Grpc(..) = m.metric {
+                grpc_step(step)?;
+            }
             match scope {
                 Scope::WholeStep => whole(&m.metric, step),
                 _ => windowed(&m.metric, step, &select(scope, step, &result.events)?),
@@ -112,6 +115,10 @@ fn whole(metric: &Metric, step: &StepResult) -> Result<Measured, String> {
             ended,
         )?,
         Metric::Status(s, m) => share(*m, status_count(load, *s), ended)?,
+        Metric::Grpc(code, m) => {
+            let n = load.grpc_statuses.get(grpc_name(*code)).copied();
+            share(*m, n.unwrap_or(0), ended)?
+        }
         Metric::Failures(kind, m) => {
             let n = match kind {
                 Some(k) => load.failures.get(k).copied().unwrap_or(0),
@@ -186,6 +193,15 @@ fn windowed(metric: &Metric, step: &StepResult, span: &Span) -> Result<Measured,
                     .sum()
             });
             share(*m, n, ended)?
+        }
+        Metric::Grpc(code, m) => {
+            // Windows key gRPC calls by status name, beside HTTP codes.
+            let name = grpc_name(*code);
+            share(
+                *m,
+                sum(&|w| w.statuses.get(name).copied().unwrap_or(0)),
+                ended,
+            )?
         }
         Metric::Failures(None, m) => share(*m, sum(&|w| w.failures), ended)?,
         Metric::Failures(Some(_), _) => {
@@ -291,6 +307,23 @@ fn grpc_errors(load: &LoadSummary) -> u64 {
         .filter(|(name, _)| *name != "OK")
         .map(|(_, n)| n)
         .sum()
+}
+
+/// The status name the result model keys gRPC calls by, e.g. 14 → `UNAVAILABLE`.
+fn grpc_name(code: u8) -> &'static str {
+    gauntlet_mocks::grpc::code_name(code).unwrap_or("UNKNOWN")
+}
+
+/// A `grpc.*` gate reads a step of gRPC calls: on an HTTP step it would count nothing and
+/// pass whatever it asks, so it cannot be measured there.
+fn grpc_step(step: &StepResult) -> Result<(), String> {
+    if step.load.protocol == "grpc" {
+        return Ok(());
+    }
+    Err(format!(
+        "the {} step made {} requests, not gRPC calls; `grpc.*` counts gRPC statuses (use `status.<code>.*` for HTTP)",
+        step.name, step.load.protocol
+    ))
 }
 
 fn status_count(load: &LoadSummary, s: StatusMatch) -> u64 {

@@ -159,6 +159,8 @@ pub enum Metric {
     Errors(Measure),
     /// `status.<code>.rate|count`, `status.5xx.rate|count`.
     Status(StatusMatch, Measure),
+    /// `grpc.<code>.rate|count`: gRPC calls that ended with this status code (0..=16).
+    Grpc(u8, Measure),
     /// `failures.rate|count` (all kinds) or `failures.<kind>.rate|count`.
     Failures(Option<String>, Measure),
     /// `requests`: requests sent.
@@ -186,7 +188,10 @@ impl Metric {
     pub fn unit(&self) -> Unit {
         match self {
             Metric::Latency { .. } | Metric::Added(_) | Metric::XdsAck(_) => Unit::Ms,
-            Metric::Errors(m) | Metric::Status(_, m) | Metric::Failures(_, m) => match m {
+            Metric::Errors(m)
+            | Metric::Status(_, m)
+            | Metric::Grpc(_, m)
+            | Metric::Failures(_, m) => match m {
                 Measure::Rate => Unit::Ratio,
                 Measure::Count => Unit::Count,
             },

@@ -5,6 +5,7 @@
 //! latency.p99 < 50ms
 //! errors.rate < 1% during [20s, 40s]
 //! status.503.rate <= 0.1% after shift-to-canary + 2s
+//! grpc.unavailable.rate < 5%
 //! envoy.cluster.backend.upstream_rq_retry > 0 before shift-to-canary
 //! mocks.shadow.requests >= 99% of mocks.backend.requests
 //! latency.p99 <= 120% of baseline.latency.p99
@@ -43,6 +44,7 @@
 //! | `added.p50 p90 p99 p999` | ms | envoy minus baseline (`RunResult.added_latency`); run-wide |
 //! | `errors.rate`, `errors.count` | ratio, count | failures + 5xx, over requests that ended |
 //! | `status.<code>.rate`, `status.5xx.count`, … | ratio, count | answers with that status (or class) |
+//! | `grpc.<code>.rate`, `grpc.<code>.count` | ratio, count | gRPC calls that ended with that status; `<code>` by name in any case (`unavailable`, `deadline_exceeded` or `deadline-exceeded`) or number (`14`); a step of HTTP requests cannot be measured |
 //! | `failures.rate`, `failures.<kind>.count`, … | ratio, count | kind: connect, reset, timeout, protocol, other (by kind: whole step only) |
 //! | `requests`, `responses` | count | sent, answered |
 //! | `rps` | rps | achieved responses per second |
@@ -86,6 +88,8 @@ mod window;
 
 #[cfg(test)]
 mod eval_tests;
+#[cfg(test)]
+mod grpc_tests;
 #[cfg(test)]
 mod parse_tests;
 

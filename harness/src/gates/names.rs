@@ -27,6 +27,8 @@ const CATALOGUE: &[&str] = &[
     "status.5xx.rate",
     "status.5xx.count",
     "status.503.rate",
+    "grpc.unavailable.rate",
+    "grpc.deadline_exceeded.count",
     "failures.rate",
     "failures.count",
     "failures.timeout.count",
@@ -48,6 +50,7 @@ const ROOTS: &[&str] = &[
     "added",
     "errors",
     "status",
+    "grpc",
     "failures",
     "requests",
     "responses",
@@ -103,6 +106,14 @@ pub fn parse_metric(word: &str, col: usize) -> Result<(Metric, bool), GateSyntax
             })?;
             Metric::Status(status, measure(&segs, 2, end, "status.<code>")?)
         }
+        "grpc" => {
+            let code = segment(&segs, 1, end, "a gRPC status", "grpc.unavailable.rate")?;
+            let parsed = gauntlet_mocks::grpc::parse_code(code.text).ok_or_else(|| {
+                err(code.col, &format!("`{}` is not a gRPC status", code.text))
+                    .with_hint(&grpc_hint(code.text))
+            })?;
+            Metric::Grpc(parsed, measure(&segs, 2, end, "grpc.<code>")?)
+        }
         "failures" => failures(&segs, end)?,
         "requests" | "responses" | "rps" => {
             no_more(&segs, 1)?;
@@ -148,12 +159,25 @@ fn unknown_root(root: &str, word: &str, segs: &[Seg], col: usize) -> GateSyntaxE
         Some(s) => format!("did you mean `{s}`?"),
         None => format!(
             "metrics: latency.pXX, latency_uncorrected.pXX, added.pXX, errors.rate, \
-             status.<code>.rate, failures.<kind>.count, requests, responses, rps, \
+             status.<code>.rate, grpc.<code>.rate, failures.<kind>.count, requests, responses, rps, \
              envoy.<stat>, mocks.<upstream>.requests, xds.ack_ms.pXX (e.g. `{}`)",
             CATALOGUE[2]
         ),
     };
     err(col, &message).with_hint(&hint)
+}
+
+/// The closest gRPC status name in the gates' spelling (lower case), or every name.
+fn grpc_hint(text: &str) -> String {
+    let names: Vec<String> = gauntlet_mocks::grpc::CODES
+        .iter()
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    match closest(&text.to_ascii_lowercase(), &refs) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("write a name ({}) or a number 0..=16", refs.join(", ")),
+    }
 }
 
 fn latency_stat(

@@ -1,9 +1,10 @@
-//! `compare_with:`: this run's hops beside a stored run's, so that an integration run that
-//! is slow can be held against the single-service run of the same service to see which hop
-//! is to blame. A hop is matched to the stored hop with the same caller and callee, else to
-//! the only stored hop into the same callee (the entry's caller is `load` in one phase and
-//! another service in the other). The stored run is read before anything starts, so a bad
-//! path fails at once rather than after the measurement.
+//! One run's hops beside another's, so that an integration run that is slow can be held
+//! against the single-service run of the same service to see which hop is to blame. The
+//! other run is a stored one (`compare_with:`, read before anything starts, so a bad path
+//! fails at once rather than after the measurement) or an earlier phase of the same file,
+//! held in memory (`run::plan`). A hop is matched to the other run's hop with the same
+//! caller and callee, else to its only hop into the same callee (the entry's caller is
+//! `load` in one phase and another service in the other).
 
 use std::path::Path;
 
@@ -11,14 +12,16 @@ use anyhow::{anyhow, Context};
 use gauntlet_reports::graph::{GraphEdge, HopFigures, HopPair, PhaseComparison, ServiceGraph};
 use gauntlet_reports::RunResult;
 
-/// The stored run to compare with, read and checked to have hops.
-pub(super) struct Stored {
-    source: String,
-    result: RunResult,
+/// The run to compare with: its result and where it came from.
+#[derive(Debug, Clone)]
+pub struct ComparedRun {
+    /// A `result.json` path, or a phase's run directory.
+    pub source: String,
+    pub result: RunResult,
 }
 
 /// Reads `path` (a `result.json`, or a run directory holding one).
-pub(super) fn load(path: &Path) -> anyhow::Result<Stored> {
+pub(super) fn load(path: &Path) -> anyhow::Result<ComparedRun> {
     let file = if path.is_dir() {
         path.join("result.json")
     } else {
@@ -35,40 +38,43 @@ pub(super) fn load(path: &Path) -> anyhow::Result<Stored> {
             result.phase
         ));
     }
-    Ok(Stored {
+    Ok(ComparedRun {
         source: file.display().to_string(),
         result,
     })
 }
 
 /// The scenario's `compare_with` run, if it names one.
-pub(super) fn for_scenario(scenario: &crate::scenario::Scenario) -> anyhow::Result<Option<Stored>> {
+pub(super) fn for_scenario(
+    scenario: &crate::scenario::Scenario,
+) -> anyhow::Result<Option<ComparedRun>> {
     scenario.compare_with.as_deref().map(load).transpose()
 }
 
-/// Puts the stored run's hops beside the result's, when both exist.
-pub(super) fn attach_to(result: &mut RunResult, stored: Option<&Stored>) {
-    if let (Some(graph), Some(stored)) = (result.graph.as_mut(), stored) {
-        attach(graph, stored);
+/// Puts the other run's hops beside the result's, when both have hops.
+pub(super) fn attach_to(result: &mut RunResult, other: Option<&ComparedRun>) {
+    let Some(graph) = result.graph.as_mut() else {
+        return;
+    };
+    if let Some(compared) = other.and_then(|o| compare(graph, o)) {
+        graph.compared = Some(compared);
     }
 }
 
-/// Puts the stored run's hops beside `graph`'s.
-pub(super) fn attach(graph: &mut ServiceGraph, stored: &Stored) {
-    let Some(other) = &stored.result.graph else {
-        return;
-    };
+/// `graph`'s hops paired with the other run's; `None` when the other run has no hops.
+pub(super) fn compare(graph: &ServiceGraph, other: &ComparedRun) -> Option<PhaseComparison> {
+    let theirs = other.result.graph.as_ref()?;
     let hops = graph
         .edges
         .iter()
-        .filter_map(|e| matching(e, &other.edges).map(|o| pair(e, o)))
+        .filter_map(|e| matching(e, &theirs.edges).map(|o| pair(e, o)))
         .collect();
-    graph.compared = Some(PhaseComparison {
-        source: stored.source.clone(),
-        phase: stored.result.phase.clone(),
-        name: stored.result.name.clone(),
+    Some(PhaseComparison {
+        source: other.source.clone(),
+        phase: other.result.phase.clone(),
+        name: other.result.name.clone(),
         hops,
-    });
+    })
 }
 
 fn matching<'a>(e: &GraphEdge, others: &'a [GraphEdge]) -> Option<&'a GraphEdge> {

@@ -11,13 +11,14 @@
 //!   (`http.egress_<upstream>.downstream_rq_*`: what the service saw, after retries).
 //!
 //! Each egress listener carries the scenario's routes that name its upstream (in file order,
-//! with their policies: retries, timeouts, faults, rate limits), or, when none does, one
-//! catch-all route to it. Clusters carry the upstreams' policies as in the benchmark phase.
+//! with their policies: retries, timeouts, faults, rate limits, as the timeline has left
+//! them), or, when none does, one catch-all route to it. Clusters carry the upstreams'
+//! policies as in the benchmark phase.
 
 use std::net::SocketAddr;
 
 use super::config::{route_spec, Live};
-use crate::scenario::{Route, RouteTarget, Scenario, UpstreamProtocol};
+use crate::scenario::{Route, RouteTarget, Scenario, Upstream, UpstreamProtocol};
 use crate::xds::model::{ClusterSpec, EnvoyConfig, ListenerSpec, RouteSpec};
 
 /// The ingress sidecar's node id.
@@ -37,19 +38,13 @@ pub fn egress_config(scenario: &Scenario, live: &Live) -> EnvoyConfig {
     let clusters = scenario
         .upstreams
         .iter()
-        .map(|u| ClusterSpec {
-            name: u.name.clone(),
-            endpoints: live.endpoints.get(&u.name).cloned().unwrap_or_default(),
-            http2: u.protocol != UpstreamProtocol::Http1,
-            connect_timeout: u.connect_timeout,
-            policy: live.clusters.get(&u.name).cloned().unwrap_or_default(),
-        })
+        .map(|u| upstream_cluster(u, live))
         .collect();
     let listeners = live
         .egress
         .iter()
         .map(|(dep, addr)| ListenerSpec {
-            routes: routes_for(dep, &live.routes),
+            routes: routes_for(dep, &scenario.routes, &live.routes),
             ..ListenerSpec::new(egress_prefix(dep), *addr)
         })
         .collect();
@@ -59,20 +54,40 @@ pub fn egress_config(scenario: &Scenario, live: &Live) -> EnvoyConfig {
     }
 }
 
-/// The routes of `dep`'s egress listener: every route that names it, or a catch-all.
-pub(super) fn routes_for(dep: &str, routes: &[Route]) -> Vec<RouteSpec> {
-    let mine: Vec<RouteSpec> = routes
+/// An upstream's cluster, with the endpoints and policies the timeline has left it.
+pub(super) fn upstream_cluster(u: &Upstream, live: &Live) -> ClusterSpec {
+    ClusterSpec {
+        name: u.name.clone(),
+        endpoints: live.endpoints.get(&u.name).cloned().unwrap_or_default(),
+        http2: u.protocol != UpstreamProtocol::Http1,
+        connect_timeout: u.connect_timeout,
+        policy: live.clusters.get(&u.name).cloned().unwrap_or_default(),
+    }
+}
+
+/// The routes of `dep`'s egress listener: every route the scenario defines toward it, as
+/// the timeline has left it (`live`, index for index with `defined`), or a catch-all. A
+/// route stays on the listener it was defined for when an event retargets it, so the
+/// calls to `dep` then go where the event sends them.
+pub(super) fn routes_for(dep: &str, defined: &[Route], live: &[Route]) -> Vec<RouteSpec> {
+    let mine: Vec<RouteSpec> = defined
         .iter()
-        .filter(|r| match &r.target {
-            RouteTarget::Cluster(c) => c == dep,
-            RouteTarget::Weighted(w) => w.iter().any(|(c, _)| c == dep),
-        })
-        .map(route_spec)
+        .zip(live)
+        .filter(|(d, _)| names(&d.target, dep))
+        .map(|(_, now)| route_spec(now))
         .collect();
     if mine.is_empty() {
         vec![RouteSpec::prefix(format!("{dep}-default"), "/", dep)]
     } else {
         mine
+    }
+}
+
+/// Whether `target` sends any traffic to `cluster`.
+fn names(target: &RouteTarget, cluster: &str) -> bool {
+    match target {
+        RouteTarget::Cluster(c) => c == cluster,
+        RouteTarget::Weighted(w) => w.iter().any(|(c, _)| c == cluster),
     }
 }
 
@@ -110,9 +125,32 @@ mod tests {
             target: RouteTarget::Cluster("inventory".into()),
             policy: Default::default(),
         }];
-        assert_eq!(routes_for("inventory", &routes)[0].name, "inv");
-        let other = routes_for("pricing", &routes);
+        assert_eq!(routes_for("inventory", &routes, &routes)[0].name, "inv");
+        let other = routes_for("pricing", &routes, &routes);
         assert_eq!(other.len(), 1);
         assert_eq!(other[0].name, "pricing-default");
+    }
+
+    #[test]
+    fn a_retargeted_route_stays_on_its_listener() {
+        let defined = vec![Route {
+            name: "inv".into(),
+            matcher: crate::scenario::RouteMatch::Prefix("/".into()),
+            headers: Vec::new(),
+            target: RouteTarget::Cluster("inventory".into()),
+            policy: Default::default(),
+        }];
+        let mut live = defined.clone();
+        live[0].target = RouteTarget::Cluster("inventory-canary".into());
+        let on_inventory = routes_for("inventory", &defined, &live);
+        assert_eq!(on_inventory[0].name, "inv");
+        assert_eq!(
+            on_inventory[0].target,
+            crate::xds::model::TargetSpec::Cluster("inventory-canary".into())
+        );
+        assert_eq!(
+            routes_for("inventory-canary", &defined, &live)[0].name,
+            "inventory-canary-default"
+        );
     }
 }

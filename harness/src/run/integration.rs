@@ -18,32 +18,35 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use gauntlet_mocks::{serve_fanout, Call, FanoutConfig, FanoutStats, UpstreamHandle};
-use gauntlet_reports::graph::{GraphEdge, GraphNode, ServiceGraph};
-use gauntlet_reports::{RunResult, StepResult};
+use gauntlet_mocks::{serve_fanout, Call, FanoutConfig, FanoutStats};
+use gauntlet_reports::RunResult;
 use tokio_util::sync::CancellationToken;
 
 use super::compare_phases;
 use super::config::Live;
-use super::egress::routes_for;
-use super::hops::{self, Counters, HopStats, ProcClock};
+use super::egress::{routes_for, upstream_cluster};
+use super::hops::{self, Moment};
 use super::rundir::RunDir;
 use super::single_service::{self as single, EnvoyLaunch};
 use super::step::{self, StepCtx, StepSpec};
-use super::timeline::Timeline;
+use super::timeline::{NodeConfigs, Timeline};
 use super::watch;
 use super::world::{
     resolve_envoy, setup_cancelled, start_mocks, start_xds, stop_rest, XdsServer, ACK_DEADLINE,
 };
 use super::RunOptions;
 use crate::envoy::Envoy;
-use crate::scenario::{Scenario, ServiceKind, ServiceNode, UpstreamProtocol, PORT_VAR};
-use crate::service::{self, ServiceLaunch, ServiceProcess};
-use crate::xds::model::{ClusterSpec, EnvoyConfig, ListenerSpec, RouteSpec};
+use crate::scenario::{Scenario, ServiceKind, ServiceNode, PORT_VAR};
+use crate::service::{self, RunningService, ServiceLaunch};
+use crate::xds::model::{ClusterSpec, EnvoyConfig, ListenerSpec, RouteSpec, TargetSpec};
 use crate::xds::XdsControl;
+
+mod hop_graph;
+
+use hop_graph::{graph, mark, usage, Window};
 
 /// The inbound listener's name and stat prefix in every sidecar.
 const INBOUND: &str = "inbound";
@@ -68,12 +71,12 @@ enum Running {
         stop: CancellationToken,
         task: tokio::task::JoinHandle<()>,
     },
-    Process(ServiceProcess),
+    Process(RunningService),
 }
 
 #[derive(Default)]
 struct World {
-    mocks: BTreeMap<String, UpstreamHandle>,
+    mocks: super::world::MockFleet,
     xds: Option<XdsServer>,
     sidecars: BTreeMap<String, Envoy>,
     services: BTreeMap<String, Running>,
@@ -143,13 +146,25 @@ async fn steps(
     }
     let entry_sidecar = world.sidecars.get(&entry.name);
     result.envoy = Some(single::envoy_info(entry_sidecar, &resolved, scenario).await?);
-    let measured = measure(scenario, opts, dir, result, world, cancel, &wiring, control).await;
+    let plane = Plane {
+        wiring: &wiring,
+        control,
+        live,
+    };
+    let measured = measure(scenario, opts, dir, result, world, cancel, plane).await;
     compare_phases::attach_to(result, stored.as_ref());
     measured
 }
 
+/// How the sidecars are wired and configured: what the timeline changes.
+struct Plane<'w> {
+    wiring: &'w [Wiring],
+    control: XdsControl,
+    /// What the sidecars' current configs were built from.
+    live: Live,
+}
+
 /// The baseline and the step through the entry's sidecar, then the graph.
-#[allow(clippy::too_many_arguments)]
 async fn measure(
     scenario: &Scenario,
     opts: &RunOptions,
@@ -157,9 +172,9 @@ async fn measure(
     result: &mut RunResult,
     world: &World,
     cancel: &CancellationToken,
-    wiring: &[Wiring],
-    control: XdsControl,
+    plane: Plane<'_>,
 ) -> anyhow::Result<()> {
+    let wiring = plane.wiring;
     let entry = &wiring[0];
     let entry_sidecar = world
         .sidecars
@@ -196,58 +211,57 @@ async fn measure(
             return Ok(());
         }
     }
-    let mut before = BTreeMap::new();
+    // The step's own counters for `envoy_stats` (what gates on `envoy.*` read); the hop
+    // figures are differences between snapshots, so they do not depend on this.
     for (name, e) in &world.sidecars {
         hops::reset(e.admin())
             .await
             .with_context(|| format!("resetting the counters of `{name}`'s sidecar"))?;
-        before.insert(name.clone(), hops::counters(e.admin()).await);
     }
-    let clocks: BTreeMap<&String, ProcClock> = world
-        .services
-        .iter()
-        .filter_map(|(n, r)| match r {
-            Running::Process(p) => Some((n, ProcClock::start(p.pid()))),
-            Running::Mock { stats, .. } => {
-                stats.reset();
-                None
-            }
-        })
-        .collect();
-    let started = Instant::now();
-    let node = node_id(&entry.name);
-    let live = Live::new(scenario, BTreeMap::new());
-    let mut timeline = Timeline::new(scenario, control, leak(node), entry.inbound, live);
+    for r in world.services.values() {
+        if let Running::Mock { stats, .. } = r {
+            stats.reset();
+        }
+    }
+    let configs = node_configs(scenario, wiring);
+    let mut timeline = Timeline::for_nodes(scenario, plane.control, plane.live, configs);
+    let origin = timeline.origin();
     let spec = StepSpec::envoy(entry.inbound, entry_sidecar);
-    let run = step::run(&ctx, spec, Some(&mut timeline));
-    let (mut step, err) = watch::watched(run, deaths(), &step_cancel).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let mut after = BTreeMap::new();
-    let mut latency = BTreeMap::new();
-    for (name, e) in &world.sidecars {
-        after.insert(name.clone(), hops::counters(e.admin()).await);
-        latency.insert(
-            name.clone(),
-            hops::quantiles(e.admin(), "downstream_rq_time").await,
-        );
-    }
-    step.envoy_stats = after.get(&entry.name).cloned().unwrap_or_default();
-    let figures = Figures {
-        before: &before,
-        after: &after,
-        latency: &latency,
-        seconds,
-        clocks: &clocks,
+    let run = watch::watched(
+        step::run(&ctx, spec, Some(&mut timeline)),
+        deaths(),
+        &step_cancel,
+    );
+    let ((mut step, err), start) =
+        hops::measured(run, origin, scenario.load.warmup, |m| mark(world, m)).await;
+    let usage = usage(world, start.as_ref());
+    let end = mark(world, Moment::AfterLoad).await;
+    step.envoy_stats = end
+        .sidecars
+        .get(&entry.name)
+        .map(|s| s.counters.clone())
+        .unwrap_or_default();
+    let wall = start.as_ref().map_or(Duration::ZERO, |s| end.at - s.at);
+    let window = Window {
+        start: start.as_ref(),
+        end: &end,
+        seconds: hops::window_seconds(step.load.duration_s, wall),
+        usage: &usage,
     };
-    result.graph = Some(graph(scenario, wiring, world, &figures, &step));
+    result.graph = Some(graph(scenario, wiring, &window, &step));
     result.events.extend(timeline.into_records());
     result.steps.push(step);
     err.map_or(Ok(()), Err)
 }
 
-/// The timeline wants a `'static` node id; a run has one entry, so one small leak per run.
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
+/// Every sidecar's config from the live state, for the timeline.
+fn node_configs<'a>(scenario: &'a Scenario, wiring: &'a [Wiring]) -> NodeConfigs<'a> {
+    Box::new(move |live: &Live| {
+        wiring
+            .iter()
+            .map(|w| (node_id(&w.name), sidecar_config(scenario, live, w, wiring)))
+            .collect()
+    })
 }
 
 fn node_id(service: &str) -> String {
@@ -300,17 +314,11 @@ fn sidecar_config(scenario: &Scenario, live: &Live, w: &Wiring, all: &[Wiring]) 
     let mut clusters = vec![ClusterSpec::new(LOCAL_CLUSTER, vec![w.app])];
     for (callee, addr) in &w.outbound {
         listeners.push(ListenerSpec {
-            routes: routes_for(callee, &live.routes),
+            routes: routes_for(callee, &scenario.routes, &live.routes),
             ..ListenerSpec::new(format!("out_{callee}"), *addr)
         });
         let cluster = match scenario.upstream(callee) {
-            Some(u) => ClusterSpec {
-                name: u.name.clone(),
-                endpoints: live.endpoints.get(&u.name).cloned().unwrap_or_default(),
-                http2: u.protocol != UpstreamProtocol::Http1,
-                connect_timeout: u.connect_timeout,
-                policy: live.clusters.get(&u.name).cloned().unwrap_or_default(),
-            },
+            Some(u) => upstream_cluster(u, live),
             None => {
                 let target = all.iter().find(|o| &o.name == callee);
                 ClusterSpec::new(
@@ -320,6 +328,27 @@ fn sidecar_config(scenario: &Scenario, live: &Live, w: &Wiring, all: &[Wiring]) 
             }
         };
         clusters.push(cluster);
+    }
+    // A route the timeline sent elsewhere, or one that mirrors, needs those upstreams'
+    // clusters in this sidecar too.
+    let routes = listeners.iter().flat_map(|l| &l.routes);
+    let named: Vec<&str> = routes
+        .flat_map(|r| {
+            let targets = match &r.target {
+                TargetSpec::Cluster(c) => vec![c.as_str()],
+                TargetSpec::Weighted(w) => w.iter().map(|(c, _)| c.as_str()).collect(),
+            };
+            targets
+                .into_iter()
+                .chain(r.policy.mirrors.iter().map(|m| m.cluster.as_str()))
+        })
+        .collect();
+    for name in named {
+        if clusters.iter().all(|c| c.name != name) {
+            if let Some(u) = scenario.upstream(name) {
+                clusters.push(upstream_cluster(u, live));
+            }
+        }
     }
     EnvoyConfig {
         listeners,
@@ -362,129 +391,9 @@ async fn start_service(node: &ServiceNode, w: &Wiring, dir: &RunDir) -> anyhow::
                     format!("http://{addr}"),
                 );
             }
-            let expand = |t: &String| service::expand(t, &vars);
-            let argv = spec
-                .command
-                .iter()
-                .map(expand)
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut env = vars.clone();
-            for (k, v) in &spec.env {
-                env.insert(k.clone(), expand(v)?);
-            }
-            let launch = ServiceLaunch {
-                name: node.name.clone(),
-                argv,
-                env,
-                cwd: spec.cwd.clone(),
-                addr: w.app,
-                health: spec.health.clone(),
-                startup_timeout: spec.startup_timeout,
-                log_path: dir.file(&format!("service-{}.log", node.name)),
-            };
+            let launch = ServiceLaunch::from_spec(spec, &node.name, w.app, &vars, dir.path())?;
             Ok(Running::Process(service::start(&launch).await?))
         }
-    }
-}
-
-/// What the graph is computed from.
-struct Figures<'a> {
-    before: &'a BTreeMap<String, Counters>,
-    after: &'a BTreeMap<String, Counters>,
-    latency: &'a BTreeMap<String, hops::Quantiles>,
-    seconds: f64,
-    clocks: &'a BTreeMap<&'a String, ProcClock>,
-}
-
-/// The callee's own count: a mock upstream's, or a built-in mock service's requests.
-fn counted(world: &World, step: &StepResult, name: &str) -> Option<u64> {
-    match world.services.get(name) {
-        Some(Running::Mock { stats, .. }) => Some(stats.snapshot().requests),
-        Some(Running::Process(_)) => None,
-        None => step.mocks.get(name).map(|m| m.requests),
-    }
-}
-
-fn graph(
-    scenario: &Scenario,
-    wiring: &[Wiring],
-    world: &World,
-    f: &Figures<'_>,
-    step: &StepResult,
-) -> ServiceGraph {
-    let empty = Counters::new();
-    let no_latency = BTreeMap::new();
-    let edge = |caller: &str, hop: HopStats<'_>, callee: Option<u64>| -> GraphEdge {
-        hops::edge(
-            &hop,
-            f.before.get(caller).unwrap_or(&empty),
-            f.after.get(caller).unwrap_or(&empty),
-            f.latency.get(caller).unwrap_or(&no_latency),
-            f.seconds,
-            callee,
-        )
-    };
-    let entry = &wiring[0].name;
-    let via_entry = format!("sidecar:{entry}");
-    let inbound = HopStats {
-        from: "load",
-        to: entry,
-        via: &via_entry,
-        prefix: INBOUND,
-        cluster: LOCAL_CLUSTER,
-    };
-    let mut edges = vec![edge(entry, inbound, counted(world, step, entry))];
-    for w in wiring {
-        let via = format!("sidecar:{}", w.name);
-        for callee in w.outbound.keys() {
-            let prefix = format!("out_{callee}");
-            let hop = HopStats {
-                from: &w.name,
-                to: callee,
-                via: &via,
-                prefix: &prefix,
-                cluster: callee,
-            };
-            edges.push(edge(&w.name, hop, counted(world, step, callee)));
-        }
-    }
-    let mut nodes = vec![GraphNode {
-        name: "load".into(),
-        kind: "load".into(),
-        counted: Some(step.load.requests),
-        ..GraphNode::default()
-    }];
-    for s in &scenario.services {
-        let (cpu, rss) = f
-            .clocks
-            .get(&s.name)
-            .map_or((None, None), ProcClock::finish);
-        nodes.push(GraphNode {
-            name: s.name.clone(),
-            kind: match s.kind {
-                ServiceKind::Mock(_) => "mock-service".into(),
-                ServiceKind::Command(_) => "service".into(),
-            },
-            counted: counted(world, step, &s.name),
-            cpu_cores: cpu,
-            rss_mb: rss,
-        });
-    }
-    for u in &scenario.upstreams {
-        nodes.push(GraphNode {
-            name: u.name.clone(),
-            kind: "mock".into(),
-            counted: step.mocks.get(&u.name).map(|m| m.requests),
-            ..GraphNode::default()
-        });
-    }
-    ServiceGraph {
-        phase: "integration".into(),
-        step: step.name.clone(),
-        seconds: f.seconds,
-        nodes,
-        edges,
-        compared: None,
     }
 }
 
@@ -508,3 +417,6 @@ async fn teardown(world: World, result: &mut RunResult) {
     }
     stop_rest(world.xds, world.mocks, result).await;
 }
+
+#[cfg(test)]
+mod tests;

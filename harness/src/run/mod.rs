@@ -8,14 +8,21 @@ mod compare_phases;
 mod config;
 mod egress;
 mod find_max;
+mod hop_latency;
 mod hops;
 mod integration;
 mod machine;
+mod mock_containers;
+mod mock_control;
+mod mock_endpoint;
+mod mock_fleet;
+mod plan;
 mod progress;
 mod resources;
 mod rundir;
 mod sampler;
 mod session;
+mod single_hops;
 mod single_service;
 mod sizing;
 mod step;
@@ -31,6 +38,8 @@ use chrono::Utc;
 use gauntlet_reports::{RunResult, RunStatus, SCHEMA};
 use tokio_util::sync::CancellationToken;
 
+pub use compare_phases::ComparedRun;
+pub use plan::{run_plan, PlanOutcome};
 pub use rundir::{sanitize, RunDir, RunDirError};
 
 use crate::exit;
@@ -50,6 +59,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Also write the gates' JUnit XML here (it is always written into the run directory).
     pub junit: Option<PathBuf>,
+    /// A run whose hops this run's are put beside in the result (an earlier phase of a
+    /// multi-phase file); a scenario's own `compare_with:` is read by the phase itself.
+    pub compare_with: Option<std::sync::Arc<ComparedRun>>,
 }
 
 /// How a run that produced a result ended.
@@ -152,6 +164,9 @@ pub async fn run(
         graph: None,
     };
     let outcome = session::drive(scenario, opts, &dir, &mut result, cancel.clone()).await;
+    if let Some(other) = &opts.compare_with {
+        compare_phases::attach_to(&mut result, Some(other));
+    }
     let verdict = match outcome {
         Ok(()) if !cancel.is_cancelled() => Verdict::Pass,
         Ok(()) => {

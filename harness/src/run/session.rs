@@ -1,12 +1,10 @@
 //! One run's live world (mocks, xDS server, Envoy) and the order it is built and torn down
 //! in. Teardown always runs, so no error path leaves a child process or a server behind.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use gauntlet_mocks::UpstreamHandle;
 use gauntlet_reports::{EnvoyInfo, RunResult};
 use tokio_util::sync::CancellationToken;
 
@@ -16,7 +14,8 @@ use super::step::{self, StepCtx, StepSpec};
 use super::sweep;
 use super::timeline::Timeline;
 use super::world::{
-    resolve_envoy, setup_cancelled, start_mocks, start_xds, stop_rest, XdsServer, ACK_DEADLINE,
+    resolve_envoy, setup_cancelled, start_fleet, start_xds, stop_rest, MockFleet, XdsServer,
+    ACK_DEADLINE,
 };
 use super::RunOptions;
 use crate::envoy::{self, Envoy, LaunchConfig};
@@ -29,7 +28,7 @@ pub const NODE_ID: &str = "gauntlet-benchmark";
 /// Everything started for the run, so teardown can stop exactly what exists.
 #[derive(Default)]
 struct World {
-    mocks: BTreeMap<String, UpstreamHandle>,
+    mocks: MockFleet,
     xds: Option<XdsServer>,
     envoy: Option<Envoy>,
 }
@@ -79,7 +78,8 @@ async fn steps(
         Some(_) => None,
         None => Some(resolve_envoy(scenario, opts).await?),
     };
-    let endpoints = start_mocks(scenario, &mut world.mocks).await?;
+    // In process, or as containers logging into the run directory (`mocks:`).
+    let endpoints = start_fleet(scenario, Some(dir.path()), &mut world.mocks).await?;
     let (control, xds_addr) = start_xds(&mut world.xds).await?;
     let listener = match scenario.envoy.listen_port {
         Some(port) => SocketAddr::from(([127, 0, 0, 1], port)),

@@ -19,19 +19,18 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use gauntlet_mocks::UpstreamHandle;
-use gauntlet_reports::graph::{GraphNode, ServiceGraph};
 use gauntlet_reports::{EnvoyInfo, RunResult};
 use tokio_util::sync::CancellationToken;
 
 use super::compare_phases;
 use super::config::{self, Live};
-use super::egress::{self, EGRESS_NODE, INGRESS_NODE, INGRESS_PREFIX};
-use super::hops::{self, HopStats, ProcClock};
+use super::egress::{self, EGRESS_NODE, INGRESS_NODE};
+use super::hops::{self, Moment};
 use super::rundir::RunDir;
+use super::single_hops;
 use super::step::{self, StepCtx, StepSpec};
 use super::timeline::Timeline;
 use super::watch;
@@ -41,17 +40,17 @@ use super::world::{
 use super::RunOptions;
 use crate::envoy::{self, Envoy, LaunchConfig};
 use crate::scenario::{Scenario, ServiceSpec, PORT_VAR};
-use crate::service::{self, ServiceLaunch, ServiceProcess};
+use crate::service::{self, RunningService, ServiceLaunch};
 use crate::xds;
 
 /// Everything started for the run, so teardown stops exactly what exists.
 #[derive(Default)]
 struct World {
-    mocks: BTreeMap<String, UpstreamHandle>,
+    mocks: super::world::MockFleet,
     xds: Option<XdsServer>,
     ingress: Option<Envoy>,
     egress: Option<Envoy>,
-    service: Option<ServiceProcess>,
+    service: Option<RunningService>,
 }
 
 /// Builds the world, runs the steps into `result`, and tears everything down.
@@ -161,27 +160,29 @@ async fn steps(
     hops::reset(egress_envoy.admin())
         .await
         .context("resetting the egress Envoy's counters")?;
-    let ingress_before = hops::counters(ingress.admin()).await;
-    let egress_before = hops::counters(egress_envoy.admin()).await;
-    let clock = ProcClock::start(service.pid());
-    let started = Instant::now();
     let mut timeline = Timeline::new(scenario, control.clone(), EGRESS_NODE, wiring.ingress, live);
+    let origin = timeline.origin();
+    let sources = single_hops::Sources {
+        ingress: ingress.admin(),
+        egress: egress_envoy.admin(),
+        mocks: &world.mocks,
+        service_pid: service.pid(),
+    };
     let spec_step = StepSpec::envoy(wiring.ingress, egress_envoy);
     let run = step::run(&ctx, spec_step, Some(&mut timeline));
-    let (mut step, err) = watch::watched(run, deaths(service, ingress), &step_cancel).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let egress_after = hops::counters(egress_envoy.admin()).await;
-    let ingress_after = hops::counters(ingress.admin()).await;
-    let figures = Figures {
-        ingress: (&ingress_before, &ingress_after),
-        egress: (&egress_before, &egress_after),
-        ingress_latency: hops::quantiles(ingress.admin(), "downstream_rq_time").await,
-        egress_latency: hops::quantiles(egress_envoy.admin(), "downstream_rq_time").await,
-        seconds,
-        service: clock.finish(),
+    let run = watch::watched(run, deaths(service, ingress), &step_cancel);
+    let warmup = scenario.load.warmup;
+    let ((mut step, err), start) =
+        hops::measured(run, origin, warmup, |m| single_hops::mark(&sources, m)).await;
+    let usage = single_hops::usage(&sources, start.as_ref());
+    let end = single_hops::mark(&sources, Moment::AfterLoad).await;
+    step.envoy_stats = single_hops::egress_counters(&end);
+    let window = single_hops::Window {
+        start: start.as_ref(),
+        end: &end,
+        usage,
     };
-    step.envoy_stats = egress_after.clone();
-    result.graph = Some(graph(scenario, spec, &figures, &step));
+    result.graph = Some(single_hops::graph(scenario, spec, &window, &step));
     compare_phases::attach_to(result, stored.as_ref());
     result.events.extend(timeline.into_records());
     result.steps.push(step);
@@ -213,126 +214,25 @@ fn wire(scenario: &Scenario, spec: &ServiceSpec) -> anyhow::Result<Wiring> {
     })
 }
 
-/// Starts the service with `PORT` and `<DEP>_URL` set and `${…}` expanded.
+/// Starts the service (a process or a container) with `PORT` and `<DEP>_URL` set and
+/// `${…}` expanded.
 async fn start_service(
     spec: &ServiceSpec,
     wiring: &Wiring,
     dir: &RunDir,
-) -> anyhow::Result<ServiceProcess> {
+) -> anyhow::Result<RunningService> {
     let mut vars = BTreeMap::from([(PORT_VAR.to_string(), wiring.service.port().to_string())]);
     for (dep, addr) in &wiring.egress {
         vars.insert(gauntlet_mocks::url_env_var(dep), format!("http://{addr}"));
     }
-    let expand = |text: &String| service::expand(text, &vars);
-    let argv = spec
-        .command
-        .iter()
-        .map(expand)
-        .collect::<Result<Vec<_>, _>>()
-        .context("expanding the service's command")?;
-    let mut env = vars.clone();
-    for (k, v) in &spec.env {
-        env.insert(k.clone(), expand(v).context("expanding the service's env")?);
-    }
-    let launch = ServiceLaunch {
-        name: spec.name.clone(),
-        argv,
-        env,
-        cwd: spec.cwd.clone(),
-        addr: wiring.service,
-        health: spec.health.clone(),
-        startup_timeout: spec.startup_timeout,
-        log_path: dir.file(&format!("service-{}.log", spec.name)),
-    };
+    let launch = ServiceLaunch::from_spec(spec, &spec.name, wiring.service, &vars, dir.path())
+        .context("expanding the service's command, args or env")?;
     Ok(service::start(&launch).await?)
 }
 
 /// What stops a step of this phase besides the egress Envoy: the service or the ingress.
-fn deaths<'a>(service: &'a ServiceProcess, ingress: &'a Envoy) -> Vec<watch::Death<'a>> {
+fn deaths<'a>(service: &'a RunningService, ingress: &'a Envoy) -> Vec<watch::Death<'a>> {
     vec![watch::service(service), watch::envoy("ingress", ingress)]
-}
-
-/// What the per-hop figures are computed from.
-struct Figures<'a> {
-    ingress: (&'a hops::Counters, &'a hops::Counters),
-    egress: (&'a hops::Counters, &'a hops::Counters),
-    ingress_latency: hops::Quantiles,
-    egress_latency: hops::Quantiles,
-    seconds: f64,
-    service: (Option<f64>, Option<f64>),
-}
-
-/// load → service through the ingress, service → each dependency through the egress.
-fn graph(
-    scenario: &Scenario,
-    spec: &ServiceSpec,
-    f: &Figures<'_>,
-    step: &gauntlet_reports::StepResult,
-) -> ServiceGraph {
-    let name = spec.name.as_str();
-    let inbound = HopStats {
-        from: "load",
-        to: name,
-        via: "ingress",
-        prefix: INGRESS_PREFIX,
-        cluster: name,
-    };
-    let mut edges = vec![hops::edge(
-        &inbound,
-        f.ingress.0,
-        f.ingress.1,
-        &f.ingress_latency,
-        f.seconds,
-        None,
-    )];
-    let mut nodes = vec![
-        GraphNode {
-            name: "load".into(),
-            kind: "load".into(),
-            counted: Some(step.load.requests),
-            ..GraphNode::default()
-        },
-        GraphNode {
-            name: name.to_string(),
-            kind: "service".into(),
-            cpu_cores: f.service.0,
-            rss_mb: f.service.1,
-            ..GraphNode::default()
-        },
-    ];
-    for u in &scenario.upstreams {
-        let prefix = egress::egress_prefix(&u.name);
-        let hop = HopStats {
-            from: name,
-            to: &u.name,
-            via: "egress",
-            prefix: &prefix,
-            cluster: &u.name,
-        };
-        let counted = step.mocks.get(&u.name).map(|m| m.requests);
-        edges.push(hops::edge(
-            &hop,
-            f.egress.0,
-            f.egress.1,
-            &f.egress_latency,
-            f.seconds,
-            counted,
-        ));
-        nodes.push(GraphNode {
-            name: u.name.clone(),
-            kind: "mock".into(),
-            counted,
-            ..GraphNode::default()
-        });
-    }
-    ServiceGraph {
-        phase: "single-service".into(),
-        step: step.name.clone(),
-        seconds: f.seconds,
-        nodes,
-        edges,
-        compared: None,
-    }
 }
 
 /// What the result says about Envoy, as `sidecar` reports it.
@@ -375,7 +275,9 @@ pub(super) struct EnvoyLaunch<'a> {
 pub(super) async fn launch_envoy(l: &EnvoyLaunch<'_>) -> anyhow::Result<Envoy> {
     let sub = l.dir.path().join(l.role);
     std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
-    let spec = xds::BootstrapSpec::new(l.node, l.xds);
+    let mut spec = xds::BootstrapSpec::new(l.node, l.xds);
+    // The hop figures snapshot the histograms: each read must see them merged.
+    spec.stats_flush_on_admin = true;
     let path = sub.join("bootstrap.pb");
     let bytes = xds::bootstrap_bytes(&spec).context("building a bootstrap")?;
     std::fs::write(&path, bytes).context("writing a bootstrap")?;

@@ -7,6 +7,10 @@ use gauntlet_reports::{AddedLatency, ResourceSample, StepResult};
 
 use crate::scenario::CapacitySpec;
 
+#[path = "sizing_limits.rs"]
+mod per_limit;
+pub use per_limit::{limits, point_verdict, suggest_limit};
+
 /// Envoy's admin gauges for memory, as the stat sampler records them (bytes).
 const ALLOCATED: &str = "server.memory_allocated";
 const HEAP: &str = "server.memory_heap_size";
@@ -55,6 +59,8 @@ pub struct PointLoad {
     pub body_bytes: usize,
     /// `c16 b0`: the points of one group differ only in rate.
     pub group: String,
+    /// The CPU limit of Envoy's container at this point (`sweep.cpus` or `envoy.cpus`).
+    pub cpu_limit: Option<f64>,
 }
 
 /// One sweep point's figures from its Envoy step and (when measured) its baseline step.
@@ -67,6 +73,7 @@ pub fn point(p: &PointLoad, envoy: &StepResult, baseline: Option<&StepResult>) -
         .filter_map(|s| s.envoy_rss_mb)
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let added = baseline.and_then(|b| added(&b.load.latency, &l.latency));
+    let summary = envoy.resource_summary.as_ref();
     SizingPoint {
         step: envoy.name.clone(),
         baseline_step: baseline.map(|b| b.name.clone()),
@@ -88,6 +95,12 @@ pub fn point(p: &PointLoad, envoy: &StepResult, baseline: Option<&StepResult>) -
         error_rate: l.error_rate,
         client_bound: l.saturation.client_bound,
         in_fit: cpu.is_some() && l.achieved_rps >= FIT_MIN_ACHIEVED * p.rate,
+        cpu_limit: p.cpu_limit.or(summary.and_then(|s| s.envoy_cpu_limit)),
+        throttled_periods: summary.and_then(|s| s.envoy_throttled_periods),
+        throttled_ratio: summary.and_then(|s| s.envoy_throttled_ratio),
+        // Judged once every step is in (`sweep::judge_points`).
+        slo_met: None,
+        slo_reason: String::new(),
     }
 }
 

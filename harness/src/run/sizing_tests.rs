@@ -122,6 +122,7 @@ fn capacity_follows_the_formula_and_writes_istio_annotations() {
         target_rps: 20_000.0,
         cpu_limit: 0.5,
         headroom: 0.3,
+        slo: None,
     };
     // Budget 0.35 cores, idle 0.02: (0.35 − 0.02) / 0.00035 = 942.86 rps per replica,
     // so 20000 rps needs ceil(21.21) = 22 replicas, each at 0.02 + 0.35 × 20000/22/1000.
@@ -155,6 +156,7 @@ fn capacity_plans_on_the_most_expensive_fit_and_explains_what_it_cannot_plan() {
         target_rps: 1000.0,
         cpu_limit: 2.0,
         headroom: 0.0,
+        slo: None,
     };
     let mut cheap = line(-0.5, 0.1);
     cheap.group = "cheap".into();
@@ -199,4 +201,187 @@ fn points_that_fell_short_of_their_rate_stay_out_of_the_fit() {
     let f = &fits(&points)[0];
     assert_eq!(f.points, 3);
     assert!((f.vcpu_per_krps - 0.2).abs() < 1e-9, "{f:?}");
+}
+
+fn load(achieved: f64, p99_ms: f64, error_rate: f64) -> gauntlet_reports::LoadSummary {
+    gauntlet_reports::LoadSummary {
+        achieved_rps: achieved,
+        error_rate,
+        latency: gauntlet_reports::Percentiles {
+            count: 1000,
+            p99_ms,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_point_meets_the_slo_by_its_ceilings_its_rate_and_its_gates() {
+    let slo = crate::scenario::Slo {
+        p99: Some(std::time::Duration::from_millis(10)),
+        ..Default::default()
+    };
+    assert_eq!(
+        point_verdict(&slo, &[], 1000.0, &load(995.0, 4.0, 0.0)),
+        (true, String::new())
+    );
+    let (met, why) = point_verdict(&slo, &[], 1000.0, &load(995.0, 12.5, 0.0));
+    assert!(!met && why.contains("p99 12.500 ms > 10 ms"), "{why}");
+    // Within the ceilings but short of the rate: not carried.
+    let (met, why) = point_verdict(&slo, &[], 1000.0, &load(800.0, 4.0, 0.0));
+    assert!(!met && why.contains("achieved 800 rps of 1000"), "{why}");
+    // Gates as the SLO: an empty SLO still asks for the rate, and each failed gate counts.
+    let none = crate::scenario::Slo::default();
+    let failed = ["gate `latency.p99 < 5ms`: 7 ms".to_string()];
+    let (met, why) = point_verdict(&none, &failed, 1000.0, &load(1000.0, 7.0, 0.0));
+    assert!(!met && why.contains("latency.p99 < 5ms"), "{why}");
+    assert!(point_verdict(&none, &[], 1000.0, &load(1000.0, 7.0, 0.0)).0);
+}
+
+/// A point of a CPU-limit sweep: `met` its SLO verdict, CPU in cores, throttled periods.
+fn limited(limit: f64, rate: f64, met: bool, cpu: f64, throttled: u64) -> SizingPoint {
+    SizingPoint {
+        step: format!("envoy@{rate}rps-cpu{limit}"),
+        group: format!("c16 b0 cpu{limit}"),
+        target_rps: rate,
+        achieved_rps: rate,
+        envoy_cpu: Some(cpu),
+        in_fit: true,
+        cpu_limit: Some(limit),
+        throttled_periods: Some(throttled),
+        slo_met: Some(met),
+        slo_reason: if met {
+            String::new()
+        } else {
+            format!("p99 over at {rate}")
+        },
+        ..SizingPoint::default()
+    }
+}
+
+/// Two limits over 250..2000 rps at 0.25 cores per 1000 rps: under 0.25 cores the SLO holds
+/// to 500 rps and throttling starts at 1000; under 1 core it holds everywhere, unthrottled.
+fn two_limits() -> Vec<SizingPoint> {
+    let mut points = Vec::new();
+    for (limit, last_met, throttled_from) in [(0.25, 500.0, 1000.0), (1.0, 2000.0, f64::MAX)] {
+        for rate in [250.0, 500.0, 1000.0, 2000.0] {
+            let cpu = (0.25 * rate / 1000.0_f64).min(limit);
+            let throttled = if rate >= throttled_from { 40 } else { 0 };
+            points.push(limited(limit, rate, rate <= last_met, cpu, throttled));
+        }
+    }
+    points
+}
+
+#[test]
+fn each_limit_reports_its_highest_rate_within_the_slo_and_where_throttling_began() {
+    let mut points = two_limits();
+    // Noise above the break (the 2000 point "met" again) does not extend the streak.
+    points[3].slo_met = Some(true);
+    let ls = limits(&points, &fits(&points));
+    assert_eq!(ls.len(), 2);
+    let (tight, roomy) = (&ls[0], &ls[1]);
+    assert_eq!((tight.cpu_limit, tight.points), (0.25, 4));
+    assert_eq!(tight.max_rps_within_slo, Some(500.0));
+    assert_eq!(tight.broke_at_rps, Some(1000.0));
+    assert_eq!(tight.broke_because, "p99 over at 1000");
+    assert_eq!(tight.throttled_from_rps, Some(1000.0));
+    assert!(tight.throttle_measured);
+    assert_eq!(roomy.max_rps_within_slo, Some(2000.0));
+    assert_eq!((roomy.broke_at_rps, roomy.throttled_from_rps), (None, None));
+    assert!((roomy.vcpu_per_krps.unwrap() - 0.25).abs() < 1e-9);
+    // A process (no limit) has no per-limit figures; a point without cgroup figures says so.
+    let mut process = two_limits();
+    process.iter_mut().for_each(|p| p.cpu_limit = None);
+    assert!(limits(&process, &[]).is_empty());
+    let mut unmeasured = two_limits();
+    unmeasured[0].throttled_periods = None;
+    assert!(!limits(&unmeasured, &[])[0].throttle_measured);
+    // A stray throttled period at 250 rps, clean at 500: throttling still began at 1000.
+    let mut stray = two_limits();
+    stray[0].throttled_periods = Some(1);
+    assert_eq!(limits(&stray, &[])[0].throttled_from_rps, Some(1000.0));
+    // The top rate clean: no throttling onset, whatever happened below.
+    stray[3].throttled_periods = Some(0);
+    assert_eq!(limits(&stray, &[])[0].throttled_from_rps, None);
+    // The lowest rate broke: no max.
+    let mut broken = two_limits();
+    broken[0].slo_met = Some(false);
+    assert_eq!(limits(&broken, &[])[0].max_rps_within_slo, None);
+}
+
+fn plan(target: f64, replicas: u32, headroom: f64) -> gauntlet_reports::sizing::CapacityPlan {
+    gauntlet_reports::sizing::CapacityPlan {
+        target_rps: target,
+        cpu_limit: 0.5,
+        headroom,
+        replicas: Some(replicas),
+        annotations: vec![
+            ("sidecar.istio.io/proxyCPU".into(), "100m".into()),
+            ("sidecar.istio.io/proxyCPULimit".into(), "500m".into()),
+        ],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_plan_suggests_the_smallest_limit_that_carries_the_per_replica_rate() {
+    let points = two_limits();
+    let ls = limits(&points, &fits(&points));
+    // 2000 rps over 5 replicas = 400 per replica. Under 0.25 cores the SLO holds to 500,
+    // and the CPU at 400 (between 250 → 0.0625 and 500 → 0.125) is 0.1: within
+    // 0.25 × (1 − 0.3) = 0.175. So 250m.
+    let mut p = plan(2000.0, 5, 0.3);
+    suggest_limit(&mut p, &ls, &points);
+    assert_eq!(p.suggested_cpu_limit, Some(0.25));
+    assert_eq!(
+        p.annotations[1],
+        ("sidecar.istio.io/proxyCPULimit".into(), "250m".into())
+    );
+    let why = p.cpu_limit_reason.unwrap();
+    assert!(
+        why.contains("400 rps per replica") && why.contains("0.100 of its 0.175"),
+        "{why}"
+    );
+
+    // 800 per replica: over 0.25's SLO (500), so 1 core.
+    let mut p = plan(1600.0, 2, 0.3);
+    suggest_limit(&mut p, &ls, &points);
+    assert_eq!(p.suggested_cpu_limit, Some(1.0));
+    assert_eq!(p.annotations[1].1, "1000m");
+
+    // 480 per replica, CPU 0.12 there: within 0.25 × (1 − 0.5) = 0.125, but not within
+    // 0.25 × (1 − 0.9) = 0.025 nor 1 × (1 − 0.9) = 0.1.
+    let mut p = plan(480.0, 1, 0.5);
+    suggest_limit(&mut p, &ls, &points);
+    assert_eq!(p.suggested_cpu_limit, Some(0.25));
+    let mut p = plan(480.0, 1, 0.9);
+    suggest_limit(&mut p, &ls, &points);
+    assert_eq!(p.suggested_cpu_limit, None);
+    assert_eq!(p.annotations[1].1, "500m", "the scenario's limit stays");
+    let why = p.cpu_limit_reason.unwrap();
+    assert!(
+        why.contains("250m: Envoy would use 0.120 cores at 480 rps, over the 0.025"),
+        "{why}"
+    );
+    assert!(why.contains("1000m: Envoy would use 0.120 cores"), "{why}");
+
+    // Above every swept rate: not carried anywhere (no extrapolation).
+    let mut p = plan(5000.0, 1, 0.3);
+    suggest_limit(&mut p, &ls, &points);
+    assert_eq!(p.suggested_cpu_limit, None);
+    assert!(p
+        .cpu_limit_reason
+        .unwrap()
+        .contains("the SLO held only up to 2000 rps"));
+
+    // No plan, no suggestion; no limits, nothing said.
+    let mut p = plan(2000.0, 5, 0.3);
+    p.replicas = None;
+    suggest_limit(&mut p, &ls, &points);
+    assert!(p.suggested_cpu_limit.is_none() && p.cpu_limit_reason.is_some());
+    let mut p = plan(2000.0, 5, 0.3);
+    suggest_limit(&mut p, &[], &points);
+    assert!(p.suggested_cpu_limit.is_none() && p.cpu_limit_reason.is_none());
 }

@@ -12,6 +12,7 @@ use gauntlet_reports::StepResult;
 use tokio_util::sync::CancellationToken;
 
 use super::cgroup::CgroupReader;
+use super::mock_fleet::MockFleet;
 use super::progress::{Progress, Style};
 use super::resources::{self, ResourceSampler};
 use super::rundir::RunDir;
@@ -25,7 +26,7 @@ use crate::scenario::{LoadMode, LoadProtocol, Scenario};
 /// What every step of a run shares.
 pub(super) struct StepCtx<'a> {
     pub scenario: &'a Scenario,
-    pub mocks: &'a std::collections::BTreeMap<String, gauntlet_mocks::UpstreamHandle>,
+    pub mocks: &'a MockFleet,
     pub dir: &'a RunDir,
     pub progress: bool,
     pub cancel: CancellationToken,
@@ -92,8 +93,9 @@ pub(super) async fn run(
     spec: StepSpec<'_>,
     mut timeline: Option<&mut Timeline<'_>>,
 ) -> (StepResult, Option<anyhow::Error>) {
-    for m in ctx.mocks.values() {
-        m.reset_counts();
+    if let Err(e) = ctx.mocks.reset().await {
+        let e = anyhow::Error::new(e).context("resetting the mocks' counters");
+        return (empty(&spec, Default::default()), Some(e));
     }
     // One clock for the load, the timeline and the samplers: the step starts at `origin`.
     let origin = Instant::now() + Duration::from_millis(50);
@@ -166,18 +168,38 @@ pub(super) async fn run(
                     failure = Some(anyhow!("Envoy exited during the `{}` step: {exit}", spec.name));
                     stop.cancel();
                 }
+                crash = ctx.mocks.crashed(), if failure.is_none() => {
+                    failure = Some(anyhow!("a mock stopped during the `{}` step: {crash}", spec.name));
+                    stop.cancel();
+                }
             }
         }
     }
     if let Some(s) = &sampler {
         s.sample().await;
     }
-    let outcome = match load.await {
+    let loaded = load.await;
+    // The mocks' own counts, read once the load is over (from the containers' control API
+    // when the mocks run in containers).
+    let mocks = match ctx.mocks.counts().await {
+        Ok(counts) => summary::mocks(&counts),
+        Err(e) => {
+            let e = anyhow::Error::new(e).context("reading the mocks' counts");
+            failure.get_or_insert(e);
+            Default::default()
+        }
+    };
+    let outcome = match loaded {
         Ok(Ok(o)) => o,
-        Ok(Err(e)) => return (empty(ctx, &spec), Some(anyhow!("load plan rejected: {e}"))),
+        Ok(Err(e)) => {
+            return (
+                empty(&spec, mocks),
+                Some(anyhow!("load plan rejected: {e}")),
+            )
+        }
         Err(e) => {
             return (
-                empty(ctx, &spec),
+                empty(&spec, mocks),
                 Some(anyhow!("load generator crashed: {e}")),
             )
         }
@@ -187,7 +209,7 @@ pub(super) async fn run(
         targets: spec.targets.iter().map(|a| a.to_string()).collect(),
         load: summary::load(&plan, &outcome),
         envoy_stats: Default::default(),
-        mocks: summary::mocks(ctx.mocks),
+        mocks,
         envoy_series: sampler.map(StatSampler::into_series).unwrap_or_default(),
         resource_summary: resources::summarize(
             &resources,
@@ -219,13 +241,16 @@ async fn envoy_exit(envoy: Option<&Envoy>) -> String {
     }
 }
 
-fn empty(ctx: &StepCtx<'_>, spec: &StepSpec<'_>) -> StepResult {
+fn empty(
+    spec: &StepSpec<'_>,
+    mocks: std::collections::BTreeMap<String, gauntlet_reports::MockCounts>,
+) -> StepResult {
     StepResult {
         name: spec.name.to_string(),
         targets: spec.targets.iter().map(|a| a.to_string()).collect(),
         load: Default::default(),
         envoy_stats: Default::default(),
-        mocks: summary::mocks(ctx.mocks),
+        mocks,
         envoy_series: Vec::new(),
         resources: Vec::new(),
         resource_summary: None,

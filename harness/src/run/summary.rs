@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use gauntlet_mocks::UpstreamHandle;
+use gauntlet_mocks::UpstreamCounts;
 use gauntlet_reports::{
     AddedLatency, LoadSummary, MockCounts, Percentiles, Saturation, StepResult, Window, XdsPush,
 };
@@ -158,12 +158,11 @@ fn failures(f: &Failures) -> BTreeMap<String, u64> {
     .collect()
 }
 
-/// Every mock upstream's own counts since its last reset.
-pub fn mocks(mocks: &BTreeMap<String, UpstreamHandle>) -> BTreeMap<String, MockCounts> {
-    mocks
+/// Every mock upstream's own counts since its last reset, as the result model has them.
+pub fn mocks(counts: &BTreeMap<String, UpstreamCounts>) -> BTreeMap<String, MockCounts> {
+    counts
         .iter()
-        .map(|(name, h)| {
-            let c = h.counts();
+        .map(|(name, c)| {
             let counts = MockCounts {
                 requests: c.requests,
                 statuses: c

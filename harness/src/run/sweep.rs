@@ -16,7 +16,7 @@ use super::sizing::{self, PointLoad};
 use super::step::{self, LoadOverride, StepCtx, StepSpec};
 use crate::envoy::AdminClient;
 use crate::gates::Gate;
-use crate::scenario::{FindMaxSpec, Sweep};
+use crate::scenario::{FindMaxSpec, Slo, Sweep};
 
 /// What a sizing run needs from the session: the two step templates and Envoy's admin.
 pub(super) struct SizingRun<'a> {
@@ -36,7 +36,9 @@ pub(super) async fn run(
     let spec = &ctx.scenario.sizing;
     let mut sizing = Sizing::default();
     let outcome = if let Some(sweep) = &spec.sweep {
-        run_sweep(ctx, &s, sweep, result, &mut sizing.points).await
+        let outcome = run_sweep(ctx, &s, sweep, result, &mut sizing.points).await;
+        judge_points(ctx, result, &mut sizing);
+        outcome
     } else if let Some(fm) = &spec.find_max {
         run_find_max(ctx, &s, fm, result, &mut sizing).await
     } else {
@@ -61,6 +63,8 @@ fn points(ctx: &StepCtx<'_>, sweep: &Sweep) -> Vec<(PointLoad, String, Option<f6
     } else {
         sweep.bodies.clone()
     };
+    // Without `sweep.cpus` every point runs under `envoy.cpus` (if any).
+    let fixed = ctx.scenario.envoy.image.as_ref().and_then(|i| i.cpus);
     let cpus: Vec<Option<f64>> = if sweep.cpus.is_empty() {
         vec![None]
     } else {
@@ -88,6 +92,7 @@ fn points(ctx: &StepCtx<'_>, sweep: &Sweep) -> Vec<(PointLoad, String, Option<f6
                         connections: c,
                         body_bytes: b,
                         group,
+                        cpu_limit: cpu.or(fixed),
                     };
                     out.push((p, suffix, cpu));
                 }
@@ -282,8 +287,11 @@ fn finish(ctx: &StepCtx<'_>, sizing: &mut Sizing) {
         .iter()
         .filter_map(|p| p.rss_max_mb)
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    sizing.limits = sizing::limits(points, &sizing.fits);
     if let Some(spec) = &ctx.scenario.sizing.capacity {
-        sizing.capacity = Some(sizing::capacity(spec, &sizing.fits, sizing.memory_max_mb));
+        let mut plan = sizing::capacity(spec, &sizing.fits, sizing.memory_max_mb);
+        sizing::suggest_limit(&mut plan, &sizing.limits, points);
+        sizing.capacity = Some(plan);
     }
     let mut notes = Vec::new();
     let short = points.iter().filter(|p| p.cpu_samples < 3).count();
@@ -313,6 +321,70 @@ fn finish(ctx: &StepCtx<'_>, sizing: &mut Sizing) {
         }
     }
     sizing.notes = notes;
+}
+
+/// Sets each sweep point's SLO verdict and says in `sizing.slo` what it means:
+/// `capacity.slo` when set, else every gate holding at the point, else only carrying the
+/// rate (see `scenario::sizing`).
+fn judge_points(ctx: &StepCtx<'_>, result: &RunResult, sizing: &mut Sizing) {
+    let slo = ctx
+        .scenario
+        .sizing
+        .capacity
+        .as_ref()
+        .and_then(|c| c.slo.as_ref());
+    let gates = &ctx.scenario.gates;
+    let what = match slo {
+        Some(slo) => format!("capacity.slo ({})", find_max::describe(slo)),
+        None if !gates.is_empty() => "every gate holds at the point".to_string(),
+        None => "no capacity.slo and no gates: only carrying the rate".to_string(),
+    };
+    sizing.slo = Some(format!("{what}, and at least 90% of the rate achieved"));
+    let rate_only = Slo::default();
+    for p in &mut sizing.points {
+        let Some(step) = result.step(&p.step) else {
+            continue;
+        };
+        let failed: Vec<String> = match slo {
+            Some(_) => Vec::new(),
+            None => {
+                let view = point_view(result, p.baseline_step.as_deref(), &p.step, p.added);
+                crate::gates::evaluate(gates, &view)
+                    .into_iter()
+                    .filter(|g| !g.passed)
+                    .map(|g| format!("gate `{}`: {}", g.gate, g.detail))
+                    .collect()
+            }
+        };
+        let (met, why) =
+            sizing::point_verdict(slo.unwrap_or(&rate_only), &failed, p.target_rps, &step.load);
+        p.slo_met = Some(met);
+        p.slo_reason = why;
+    }
+}
+
+/// One point's steps as a run of their own, named `baseline` and `envoy`, for the gates.
+fn point_view(
+    result: &RunResult,
+    base: Option<&str>,
+    envoy: &str,
+    added: Option<gauntlet_reports::AddedLatency>,
+) -> RunResult {
+    let mut view = RunResult {
+        steps: Vec::new(),
+        sizing: None,
+        added_latency: added,
+        ..result.clone()
+    };
+    for (name, as_name) in [(base, "baseline"), (Some(envoy), "envoy")] {
+        if let Some(step) = name.and_then(|n| result.step(n)) {
+            view.steps.push(StepResult {
+                name: as_name.to_string(),
+                ..step.clone()
+            });
+        }
+    }
+    view
 }
 
 /// Gates on a sizing run. A sweep: each gate must hold at every point, judged on that
@@ -363,20 +435,7 @@ fn per_point<'a>(
     }
     let mut out: Vec<Option<GateResult>> = vec![None; gates.len()];
     for (base, envoy) in points {
-        let mut view = RunResult {
-            steps: Vec::new(),
-            sizing: None,
-            added_latency: added(envoy),
-            ..result.clone()
-        };
-        for (name, as_name) in [(base, "baseline"), (Some(envoy), "envoy")] {
-            if let Some(step) = name.and_then(|n| result.step(n)) {
-                view.steps.push(StepResult {
-                    name: as_name.to_string(),
-                    ..step.clone()
-                });
-            }
-        }
+        let view = point_view(result, base, envoy, added(envoy));
         for (slot, mut g) in out.iter_mut().zip(crate::gates::evaluate(gates, &view)) {
             if slot.as_ref().is_some_and(|s| !s.passed) {
                 continue;

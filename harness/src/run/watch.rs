@@ -10,13 +10,13 @@ use gauntlet_reports::StepResult;
 use tokio_util::sync::CancellationToken;
 
 use crate::envoy::Envoy;
-use crate::service::ServiceProcess;
+use crate::service::RunningService;
 
 /// Resolves, with the error to report, when the watched process exits.
 pub(super) type Death<'a> = Pin<Box<dyn Future<Output = anyhow::Error> + Send + 'a>>;
 
 /// The death of a service, quoting the end of its log.
-pub(super) fn service(s: &ServiceProcess) -> Death<'_> {
+pub(super) fn service(s: &RunningService) -> Death<'_> {
     Box::pin(async move {
         let info = s.exited().await;
         anyhow!(

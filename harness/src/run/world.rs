@@ -1,17 +1,18 @@
-//! The pieces every phase's world is built from (the Envoy binary, the mock upstreams, the
-//! xDS server) and the way they are stopped, so the benchmark, single-service and
+//! The pieces every phase's world is built from (the Envoy binary, the mock upstreams as a
+//! [`MockFleet`], the xDS server) and the way they are stopped, so the benchmark, single-service and
 //! integration phases start and tear down the same things the same way.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use gauntlet_mocks::{start_upstream, UpstreamConfig, UpstreamHandle};
 use gauntlet_reports::RunResult;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+pub(super) use super::mock_fleet::MockFleet;
 use super::summary;
 use super::RunOptions;
 use crate::envoy;
@@ -42,21 +43,27 @@ pub(super) async fn resolve_envoy(
         .context("finding an Envoy binary")
 }
 
-/// Starts every mock upstream of the scenario into `mocks`; returns their endpoints.
+/// Starts every mock upstream of the scenario in process into `mocks`; returns their
+/// endpoints. For the phases whose mocks always run inside Gauntlet.
 pub(super) async fn start_mocks(
     scenario: &Scenario,
-    mocks: &mut BTreeMap<String, UpstreamHandle>,
+    mocks: &mut MockFleet,
 ) -> anyhow::Result<BTreeMap<String, Vec<SocketAddr>>> {
-    let mut endpoints = BTreeMap::new();
-    for u in &scenario.upstreams {
-        let config = UpstreamConfig::new(&u.name, u.endpoints, u.behavior.clone());
-        let handle = start_upstream(config)
-            .await
-            .with_context(|| format!("starting mock upstream `{}`", u.name))?;
-        endpoints.insert(u.name.clone(), handle.addrs());
-        mocks.insert(u.name.clone(), handle);
-    }
-    Ok(endpoints)
+    start_fleet(scenario, None, mocks).await
+}
+
+/// Starts every mock upstream of the scenario into `mocks`: as containers logging into
+/// `run_dir` when the scenario has `mocks:`, else in process. Returns their endpoints.
+pub(super) async fn start_fleet(
+    scenario: &Scenario,
+    run_dir: Option<&Path>,
+    mocks: &mut MockFleet,
+) -> anyhow::Result<BTreeMap<String, Vec<SocketAddr>>> {
+    *mocks = MockFleet::start(scenario, run_dir)
+        .await
+        .context("starting the mock upstreams")?;
+    tracing::info!(mocks = mocks.kind(), "mock upstreams started");
+    Ok(mocks.addrs().await)
 }
 
 /// Starts the xDS server on a loopback port; `slot` holds it for teardown.
@@ -87,19 +94,13 @@ pub(super) async fn start_xds(
 }
 
 /// Stops the xDS server (keeping its push log in the result) and the mocks.
-pub(super) async fn stop_rest(
-    xds: Option<XdsServer>,
-    mocks: BTreeMap<String, UpstreamHandle>,
-    result: &mut RunResult,
-) {
+pub(super) async fn stop_rest(xds: Option<XdsServer>, mocks: MockFleet, result: &mut RunResult) {
     if let Some(xds) = xds {
         result.xds = summary::xds_log(&xds.control.push_log());
         let _ = xds.shutdown.send(());
         let _ = tokio::time::timeout(Duration::from_secs(2), xds.task).await;
     }
-    for (_, handle) in mocks {
-        handle.shutdown().await;
-    }
+    mocks.stop().await;
 }
 
 /// Resolves when the run is cancelled and the steps have had time to wind down: during

@@ -23,14 +23,57 @@ pub(crate) struct Ctx<'a> {
     pub loc: &'a Locator,
     pub limits: &'a Limits,
     pub errors: Vec<ScenarioError>,
+    /// Where the scenario being validated sits in the file: the root for a one-phase file,
+    /// `phases[1]` for a phase of a multi-phase one. The validators write paths from the
+    /// scenario's own root; every path is prefixed with this before the locator looks it up
+    /// and before an error names it.
+    pub base: FieldPath,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context with no errors yet, for a scenario at the root of the file.
+    pub fn new(file: &'a Path, text: &'a str, loc: &'a Locator, limits: &'a Limits) -> Self {
+        Ctx {
+            file,
+            text,
+            lines: OnceCell::new(),
+            loc,
+            limits,
+            errors: Vec::new(),
+            base: FieldPath::root(),
+        }
+    }
+
+    /// This context for the scenario at `base` in the file (a phase of a multi-phase file).
+    pub fn at_base(self, base: FieldPath) -> Self {
+        Ctx { base, ..self }
+    }
+
+    /// `path` (relative to the scenario being validated) as a path in the file.
+    pub fn full(&self, path: &FieldPath) -> FieldPath {
+        let mut segs = self.base.0.clone();
+        segs.extend(path.0.iter().cloned());
+        FieldPath(segs)
+    }
+
+    /// Records an error at `pos` about the field at `path` (relative, like every path
+    /// handed to the context).
+    pub fn err_at(
+        &mut self,
+        pos: Pos,
+        path: &FieldPath,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let field = self.full(path).to_string();
+        let e = ScenarioError::at(self.file, pos, Some(&field), message).hint(hint);
+        self.errors.push(e);
+    }
+
     /// Records an error pointing at the value of `path`.
     pub fn err(&mut self, path: &FieldPath, message: impl Into<String>, hint: impl Into<String>) {
-        let pos = self.loc.value(path);
-        let e = ScenarioError::at(self.file, pos, Some(&path.to_string()), message).hint(hint);
-        self.errors.push(e);
+        let pos = self.loc.value(&self.full(path));
+        self.err_at(pos, path, message, hint);
     }
 
     /// Records an error pointing at the key of `path` (for errors about a name).
@@ -40,16 +83,15 @@ impl Ctx<'_> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let pos = self.loc.key(path);
-        let e = ScenarioError::at(self.file, pos, Some(&path.to_string()), message).hint(hint);
-        self.errors.push(e);
+        let pos = self.loc.key(&self.full(path));
+        self.err_at(pos, path, message, hint);
     }
 
     /// Where the `column`th character (1-based) of the string `value` at `path` is, when the
     /// value is written on one line as is (plain, or quoted without escapes); otherwise
     /// where the value starts.
     pub fn within(&self, path: &FieldPath, value: &str, column: usize) -> Pos {
-        let start = self.loc.value(path);
+        let start = self.loc.value(&self.full(path));
         let lines = self.lines.get_or_init(|| {
             let breaks = self.text.match_indices('\n').map(|(i, _)| i + 1);
             std::iter::once(0).chain(breaks).collect()
@@ -78,7 +120,7 @@ impl Ctx<'_> {
     /// Records that the required `field` of `parent` is missing, or is there but empty.
     pub fn missing(&mut self, parent: &FieldPath, field: &str, hint: &str) {
         let path = parent.key(field);
-        if self.loc.has(&path) {
+        if self.loc.has(&self.full(&path)) {
             self.err_key(&path, format!("`{field}` is empty"), hint);
         } else {
             self.err(parent, format!("missing `{field}`"), hint);

@@ -82,7 +82,7 @@ pub(crate) fn envoy_image(
 }
 
 /// An image reference: `repository[:tag]` of `[a-z0-9._/:-]` (and `@sha256:` digests).
-fn image(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<String> {
+pub(super) fn image(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<String> {
     let s = ctx.string(path, value, "gauntlet/envoy:1.40.0")?;
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/:@-".contains(c);
     if s.is_empty()
@@ -101,7 +101,7 @@ fn image(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<String> 
 }
 
 /// Cores: `0.5`, `2`, or millicores `500m`; more than 0, at most this machine's cores.
-fn cpus(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<f64> {
+pub(super) fn cpus(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<f64> {
     let hint_cores = machine_cores();
     let hint = format!("write cores, e.g. `0.5` or `500m`, more than 0 and at most {hint_cores}");
     let parsed = match value {
@@ -151,7 +151,7 @@ fn machine_cores() -> usize {
 }
 
 /// A size with a unit; a bare number is refused, since `256` bytes is never what is meant.
-fn memory(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<u64> {
+pub(super) fn memory(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<u64> {
     let hint = "write a size with a unit, e.g. `256Mi`, `512MiB` or `1Gi`";
     let text = value.to_string();
     let has_unit =

@@ -11,14 +11,18 @@ use serde_yaml::Value;
 use super::check::{shorten, Ctx};
 use super::error::{closest, Pos, ScenarioError};
 use super::locate::{FieldPath, Locator, Seg};
-use super::raw::RawScenario;
 
 /// Fields of the design that a later version will accept; a scenario using one gets a
 /// clearer message than "unknown field".
 const PLANNED: &[&str] = &["stages"];
 
-/// Deserializes `text` (already scanned by `loc`) into the raw scenario.
-pub(crate) fn decode(text: &str, file: &Path, loc: &Locator) -> Result<RawScenario, ScenarioError> {
+/// Deserializes `text` (already scanned by `loc`) into the raw scenario (`RawScenario`,
+/// or `RawPlan` for a file with several phases).
+pub(crate) fn decode<T: DeserializeOwned>(
+    text: &str,
+    file: &Path,
+    loc: &Locator,
+) -> Result<T, ScenarioError> {
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = FieldPath(e.path().iter().map(seg_of).collect());
@@ -39,7 +43,7 @@ pub(crate) fn value<T: DeserializeOwned>(
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(t) => Some(t),
         Err(e) => {
-            let mut path = at.clone();
+            let mut path = ctx.full(at);
             path.0.extend(e.path().iter().map(seg_of));
             let message = strip_location(&e.into_inner().to_string());
             let err = translate(ctx.file, ctx.loc, &path, None, &message);
@@ -213,6 +217,13 @@ fn plain_expectation(expected: &str) -> String {
 
 /// An example value for the field a path ends in, for type-error hints.
 pub(crate) fn example(path: &FieldPath) -> Option<String> {
+    // A field of a phase of a multi-phase file reads as the same field of a one-phase file.
+    let path = match path.0.as_slice() {
+        [Seg::Key(k), Seg::Index(_), rest @ ..] if k == "phases" && !rest.is_empty() => {
+            &FieldPath(rest.to_vec())
+        }
+        _ => path,
+    };
     let last = path.0.iter().rev().find_map(|s| match s {
         Seg::Key(k) => Some(k.as_str()),
         Seg::Index(_) => None,
@@ -225,6 +236,7 @@ pub(crate) fn example(path: &FieldPath) -> Option<String> {
         _ if parent_is_upstreams => "backend: { endpoints: 2 }",
         _ if parent_is_clusters => "backend: { circuit_breakers: { max_connections: 100 } }",
         "name" => "name: checkout-bench",
+        "phases" => "phases: [{ phase: single-service, service: { command: [./svc] } }]",
         "phase" => "phase: benchmark",
         "envoy" => "envoy: { version: \"1.40.0\" }",
         "version" => "version: \"1.40.0\"",

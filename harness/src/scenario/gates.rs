@@ -5,7 +5,7 @@
 use serde_yaml::Value;
 
 use super::check::{shorten, Ctx};
-use super::error::{did_you_mean, ScenarioError};
+use super::error::did_you_mean;
 use super::locate::FieldPath;
 use crate::gates::{self, Gate};
 
@@ -97,9 +97,7 @@ fn gate(
                 e.hint.clone()
             };
             let pos = ctx.within(path, text, e.column);
-            ctx.errors.push(
-                ScenarioError::at(ctx.file, pos, Some(&path.to_string()), e.message).hint(hint),
-            );
+            ctx.err_at(pos, path, e.message, hint);
             return None;
         }
     };
@@ -123,8 +121,7 @@ fn gate(
             }
         });
         let message = format!("no timeline event is named `{}`", shorten(label));
-        ctx.errors
-            .push(ScenarioError::at(ctx.file, pos, Some(&path.to_string()), message).hint(hint));
+        ctx.err_at(pos, path, message, hint);
         return None;
     }
     Some(parsed)

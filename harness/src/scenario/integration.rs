@@ -1,7 +1,8 @@
 //! `services:` of the integration phase: the services wired together, each behind its own
 //! sidecar. A service is either a built-in mock service (`mock:`, a fan-out to others) or a
-//! program (`command:` and the other fields of `service:`). Calls name other services or
-//! upstreams (the leaf mocks). The first service in file order is the entry the load goes to.
+//! program (`command:` or `image:`, and the other fields of `service:`). Calls name other
+//! services or upstreams (the leaf mocks). The first service in file order is the entry the
+//! load goes to.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -29,11 +30,15 @@ const MAX_CALLS: usize = 32;
 pub(crate) struct RawNode {
     pub mock: Option<RawMockService>,
     pub command: Option<Vec<Scalar>>,
+    pub image: Option<Scalar>,
+    pub args: Option<Vec<Scalar>>,
     pub env: Option<OrderedMap<Scalar, Scalar>>,
     pub cwd: Option<Scalar>,
     pub port: Option<i64>,
     pub health: Option<Scalar>,
     pub startup_timeout: Option<Scalar>,
+    pub cpus: Option<Scalar>,
+    pub memory: Option<Scalar>,
 }
 
 /// `mock:` of a service.
@@ -61,7 +66,8 @@ pub struct ServiceNode {
     pub kind: ServiceKind,
 }
 
-/// A built-in mock service or a program.
+/// A built-in mock service or a program (a `command` or an `image`, see
+/// [`ServiceSpec::run`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceKind {
@@ -109,8 +115,8 @@ impl ServiceNode {
 }
 
 /// `services:` as the phase wants it: required (non-empty) by `integration`, refused
-/// elsewhere; also refuses timeline events that would need an xDS push, which this phase
-/// does not route to its several sidecars.
+/// elsewhere. Timeline events of every kind apply: a route or cluster change goes to the
+/// sidecars whose outbound listeners lead to the upstream it names.
 pub(crate) fn section(
     ctx: &mut Ctx<'_>,
     raw: &RawScenario,
@@ -119,10 +125,7 @@ pub(crate) fn section(
 ) -> Option<Vec<ServiceNode>> {
     let path = FieldPath::root().key("services");
     match (phase?, raw.services.as_ref()) {
-        (Phase::Integration, Some(map)) if !map.0.is_empty() => {
-            timeline_events(ctx, raw);
-            services(ctx, raw, map, source)
-        }
+        (Phase::Integration, Some(map)) if !map.0.is_empty() => services(ctx, raw, map, source),
         (Phase::Integration, _) => {
             ctx.missing(
                 &FieldPath::root(),
@@ -141,19 +144,6 @@ pub(crate) fn section(
             None
         }
         (_, None) => Some(Vec::new()),
-    }
-}
-
-fn timeline_events(ctx: &mut Ctx<'_>, raw: &RawScenario) {
-    for (i, e) in raw.timeline.iter().flatten().enumerate() {
-        if e.route.is_some() || e.cluster.is_some() || e.scale.is_some() {
-            ctx.err(
-                &FieldPath::root().key("timeline").index(i),
-                "in the integration phase the timeline changes the mocks only",
-                "use `upstream:` events (`set:` a behaviour, `down`/`up`); route, cluster and \
-                 scale events need the benchmark or single-service phase",
-            );
-        }
     }
 }
 
@@ -225,12 +215,20 @@ fn kind(
     targets: &[String],
     source: &Path,
 ) -> Option<ServiceKind> {
-    match (&node.mock, &node.command) {
-        (Some(_), Some(_)) => {
+    let program = if node.command.is_some() {
+        Some("command")
+    } else if node.image.is_some() {
+        Some("image")
+    } else {
+        None
+    };
+    match (&node.mock, program) {
+        (Some(_), Some(field)) => {
             ctx.err_key(
-                &path.key("command"),
-                "`mock` and `command` are both set",
-                "keep one: `mock` runs a built-in fan-out service, `command` a program",
+                &path.key(field),
+                format!("`mock` and `{field}` are both set"),
+                "keep one: `mock` runs a built-in fan-out service, `command` a program, \
+                 `image` a container",
             );
             None
         }
@@ -239,11 +237,15 @@ fn kind(
             let raw = RawService {
                 name: None,
                 command: node.command.clone(),
+                image: node.image.clone(),
+                args: node.args.clone(),
                 env: node.env.clone(),
                 cwd: node.cwd.clone(),
                 port: node.port,
                 health: node.health.clone(),
                 startup_timeout: node.startup_timeout.clone(),
+                cpus: node.cpus.clone(),
+                memory: node.memory.clone(),
             };
             service_at(ctx, &raw, path, name, source, targets).map(ServiceKind::Command)
         }

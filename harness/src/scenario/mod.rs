@@ -28,6 +28,8 @@
 //!   log_level: warn             # trace|debug|info|warning|warn|error|critical|off
 //!   listen_port: 10000          # optional; default: a free port
 //!   image: gauntlet/envoy:1.40.0  # optional: Envoy in a container (see Containers below)
+//! mocks: { image: gauntlet/mock:0.1.0 }   # optional: every mock endpoint in a container
+//!                               # (see Mocks in containers below); default: in process
 //! upstreams:                    # required; names 1..64 of [A-Za-z0-9_-], file order kept
 //!   backend:                    # `backend:` alone (null) takes every default
 //!     endpoints: 1              # 1..=64
@@ -141,6 +143,27 @@
 //! next to the `gauntlet` executable first (where `gauntlet-mock` is installed), then on
 //! `PATH`; a relative path with a `/` is taken from `cwd`.
 //!
+//! Instead of `command`, the service may be a container of an image (exactly one of the two):
+//!
+//! ```yaml
+//! service:
+//!   name: checkout
+//!   image: gauntlet/mock:0.1.0  # any local or pullable image; build Gauntlet's mock image
+//!                               # with `gauntlet envoy mock-image`
+//!   args: [--listen, "127.0.0.1:${PORT}", --call, "inventory=${INVENTORY_URL}/items"]
+//!                               # the container's command (its entrypoint's arguments),
+//!                               # expanded like `command`; default the image's own
+//!   env: { LOG_LEVEL: warn }    # set in the container, beside PORT and <NAME>_URL
+//!   cpus: 0.5                   # CPU limit in cores or `500m`; only with `image`
+//!   memory: 128Mi               # memory limit with a unit; only with `image`
+//! ```
+//!
+//! The container shares the host's network, so `127.0.0.1:${PORT}` and the `<NAME>_URL`
+//! addresses mean the same inside as out; `port`, `health` and `startup_timeout` work as for
+//! a command (the health check polls from the host), `cwd` does not apply. Its output goes to
+//! `service-<name>.log`, and the container is removed when the run ends, however it ends.
+//! The same fields make a program entry of `services:` in the integration phase a container.
+//!
 //! `routes:` are the **egress** routes: each applies on the egress listener of the upstream
 //! it names, with its retries, timeouts, faults and rate limit, and `clusters:` policies
 //! apply to the upstreams as in the benchmark phase; an upstream no route names gets a
@@ -181,9 +204,12 @@
 //! `command:` service gets `PORT` and a `<NAME>_URL` for every other service and upstream.
 //! `routes:` naming an upstream apply on every outbound listener to it, `clusters:` to its
 //! cluster. Services may not call each other in a cycle, and a service may not share a
-//! name with an upstream. The timeline may only change the mocks (`upstream:` events).
-//! The result's `graph` has an edge per hop with the caller's sidecar's counters, the
-//! callee's own count, and p50/p99 from Envoy's histograms.
+//! name with an upstream. Timeline events of every kind apply: a `route:` or `cluster:`
+//! event is pushed to the sidecars whose outbound listeners lead to that upstream (each
+//! push waits for their ACK), an `upstream:` event changes the mock. The result's `graph`
+//! has an edge per hop with the caller's sidecar's counters, the callee's own count, and
+//! p50/p99 from Envoy's histograms, all over the measured part of the step (warmup and
+//! baseline excluded; the percentiles are exact to within one of Envoy's histogram bins).
 //!
 //! # Comparing phases
 //!
@@ -194,6 +220,37 @@
 //! the only stored hop into the same service (the single-service `load → checkout` against
 //! the integration `bff → checkout`), with the p99 and error-rate differences. The stored
 //! run is read before anything starts; one without hops (a benchmark) is an error.
+//!
+//! # Several phases: `phases:`
+//!
+//! One file can hold the phases of a rollout, run in file order by `gauntlet run`:
+//!
+//! ```yaml
+//! name: checkout-rollout        # required; the plan's run directory
+//! phases:                       # 2 to 8 entries; nothing else at the top level
+//!   - phase: single-service     # required in each entry
+//!     name: checkout-single     # optional; default `<name>-<phase>`; unique
+//!     service: { command: [./checkout, --port, "${PORT}"] }
+//!     upstreams: { inventory: {} }
+//!     load: { rate: 200/s, duration: 5s }
+//!   - phase: integration
+//!     services: { checkout: { command: [./checkout, --port, "${PORT}"] } }
+//!     upstreams: { inventory: {} }
+//!     load: { rate: 200/s, duration: 5s }
+//! ```
+//!
+//! Each entry is a whole scenario: every field of a one-phase file, validated the same way,
+//! and errors name the field from the top of the file (`phases[1].service.command`). Any
+//! other top-level field is an error that says to move it into the phases, and
+//! `compare_with:` is refused in a phase: the comparison is automatic. Each phase runs in
+//! its own directory, `<run dir>/01-<phase name>/`, `02-…`, as a run of its own (its
+//! `result.json` and reports); a phase with hops gets the latest earlier phase with hops put
+//! beside it, as `compare_with:` would. The top directory gets `plan.json` (schema
+//! `gauntlet.plan/v1`: each phase's name, kind, verdict, gates and directory, and every
+//! later phase's hops beside every earlier phase's), `plan.md` and `plan.html`. A phase
+//! that fails or is interrupted stops the run: the phases after it are recorded as
+//! `skipped`. The exit code is the worst phase's; `--junit` gets one test suite per phase.
+//! `gauntlet validate` checks every phase; `gauntlet report <run dir>` renders the plan.
 //!
 //! # Timeline semantics
 //!
@@ -303,9 +360,11 @@ mod integration;
 mod limit_flags;
 mod limits;
 mod locate;
+mod mocks;
 pub mod model;
 mod patch;
 mod path;
+mod plan;
 mod raw;
 mod raw_policy;
 mod retry;
@@ -326,7 +385,8 @@ pub use integration::{CallSpec, MockService, ServiceKind, ServiceNode};
 pub use limit_flags::LimitError;
 pub use limits::Limits;
 pub use model::*;
-pub use service::{service_vars, ServiceSpec, PORT_VAR};
+pub use plan::{Plan, ScenarioFile, MAX_PHASES};
+pub use service::{service_vars, ServiceImage, ServiceRun, ServiceSpec, PORT_VAR};
 pub use sizing::{CapacitySpec, FindMaxSpec, SizingSpec, Slo, Sweep};
 
 use check::Ctx;
@@ -339,6 +399,12 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 
 /// Reads and validates the scenario file at `path` with the given limits.
 pub fn load_with(path: &Path, limits: &Limits) -> Result<Scenario, ScenarioError> {
+    let text = read(path, limits)?;
+    parse_with(&text, path, limits)
+}
+
+/// The file's text: at most `limits.max_file_bytes`, UTF-8.
+fn read(path: &Path, limits: &Limits) -> Result<String, ScenarioError> {
     let cannot = |e: std::io::Error| {
         ScenarioError::file(path, format!("cannot read the scenario file: {e}"))
             .hint("check that the path is right and the file is readable")
@@ -354,7 +420,7 @@ pub fn load_with(path: &Path, limits: &Limits) -> Result<Scenario, ScenarioError
     if bytes.len() > cap {
         return Err(too_large(path, cap));
     }
-    let text = String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let valid = std::str::from_utf8(&e.as_bytes()[..at]).unwrap_or_default();
         let line_start = valid.rfind('\n').map_or(0, |p| p + 1);
@@ -363,8 +429,7 @@ pub fn load_with(path: &Path, limits: &Limits) -> Result<Scenario, ScenarioError
         let message = format!("the file is not UTF-8 text (bad byte at offset {at})");
         ScenarioError::at(path, error::Pos::new(line, column), None, message)
             .hint("save the scenario as UTF-8 YAML")
-    })?;
-    parse_with(&text, path, limits)
+    })
 }
 
 /// Validates scenario `text`; `source` names it in errors and in [`Scenario::source`].
@@ -378,6 +443,37 @@ pub fn parse_with(text: &str, source: &Path, limits: &Limits) -> Result<Scenario
 }
 
 fn parse_unclamped(text: &str, source: &Path, limits: &Limits) -> Result<Scenario, ScenarioError> {
+    let loc = scan(text, source, limits)?;
+    if plan::has_phases(&loc) {
+        return Err(plan::not_one(source, &loc));
+    }
+    one(text, source, limits, &loc)
+}
+
+/// Reads and validates the scenario file at `path`, one phase or several (`phases:`).
+pub fn load_file_with(path: &Path, limits: &Limits) -> Result<ScenarioFile, ScenarioError> {
+    let text = read(path, limits)?;
+    parse_file_with(&text, path, limits)
+}
+
+/// Validates scenario `text` of one phase or several; `source` names it in errors.
+pub fn parse_file_with(
+    text: &str,
+    source: &Path,
+    limits: &Limits,
+) -> Result<ScenarioFile, ScenarioError> {
+    let parsed = scan(text, source, limits).and_then(|loc| {
+        if plan::has_phases(&loc) {
+            plan::parse(text, source, limits, &loc).map(ScenarioFile::Phases)
+        } else {
+            one(text, source, limits, &loc).map(|s| ScenarioFile::One(Box::new(s)))
+        }
+    });
+    parsed.map_err(|e| e.clamped_to(text))
+}
+
+/// The first pass over the text: size, YAML syntax and positions, a mapping at the top.
+fn scan(text: &str, source: &Path, limits: &Limits) -> Result<Locator, ScenarioError> {
     if text.len() > limits.max_file_bytes {
         return Err(too_large(source, limits.max_file_bytes));
     }
@@ -398,15 +494,18 @@ fn parse_unclamped(text: &str, source: &Path, limits: &Limits) -> Result<Scenari
             .hint("start with `name: my-bench`, then `upstreams:`, `load:` and so on"));
         }
     }
-    let raw = decode::decode(text, source, &loc)?;
-    let mut ctx = Ctx {
-        file: source,
-        text,
-        lines: Default::default(),
-        loc: &loc,
-        limits,
-        errors: Vec::new(),
-    };
+    Ok(loc)
+}
+
+/// Validates a one-phase file.
+fn one(
+    text: &str,
+    source: &Path,
+    limits: &Limits,
+    loc: &Locator,
+) -> Result<Scenario, ScenarioError> {
+    let raw: raw::RawScenario = decode::decode(text, source, loc)?;
+    let mut ctx = Ctx::new(source, text, loc, limits);
     let scenario = validate::scenario(&mut ctx, &raw, source);
     match (scenario, ScenarioError::combine(ctx.errors)) {
         (_, Some(e)) => Err(e),

@@ -47,6 +47,9 @@ pub struct Scenario {
     /// `sweep:`, `capacity:` and `find_max_rps:`; empty for a single-point run.
     #[serde(skip_serializing_if = "super::sizing::SizingSpec::is_empty")]
     pub sizing: super::sizing::SizingSpec,
+    /// `mocks:`: run the mock upstreams as containers; `None`: inside Gauntlet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mocks: Option<MockContainers>,
 }
 
 /// Which of the three rollout phases the scenario exercises.
@@ -81,6 +84,18 @@ pub struct EnvoyImage {
     /// CPU limit in cores (`0.5` = 500m); `None`: no limit.
     pub cpus: Option<f64>,
     /// Memory limit in bytes; `None`: no limit.
+    pub memory: Option<u64>,
+}
+
+/// Mock upstreams as containers (`mocks.image`, `cpus`, `memory`): one container of
+/// `image` per endpoint, each with these limits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MockContainers {
+    /// `repository[:tag]`, e.g. `gauntlet/mock:0.1.0`.
+    pub image: String,
+    /// CPU limit of each container in cores; `None`: no limit.
+    pub cpus: Option<f64>,
+    /// Memory limit of each container in bytes; `None`: no limit.
     pub memory: Option<u64>,
 }
 

@@ -42,6 +42,19 @@ pub(crate) struct RawScenario {
     pub sweep: Option<super::sizing::RawSweep>,
     pub capacity: Option<super::sizing::RawCapacity>,
     pub find_max_rps: Option<super::sizing::RawFindMax>,
+    /// Mock upstreams in containers (`scenario::mocks`).
+    pub mocks: Option<super::mocks::RawMocks>,
+}
+
+/// A file with several phases (`scenario::plan`): `name`, `phases`, and any other top-level
+/// field, kept to be refused with a message that says where it belongs.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawPlan {
+    pub name: Option<Scalar>,
+    /// Each entry is a whole scenario body.
+    pub phases: Option<Vec<RawScenario>>,
+    #[serde(flatten)]
+    pub other: OrderedMap<Scalar, serde::de::IgnoredAny>,
 }
 
 /// `envoy:`.

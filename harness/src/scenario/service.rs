@@ -1,6 +1,7 @@
 //! `service:`: the service under test of the single-service phase, a program Gauntlet
-//! starts, health-checks, and stops. The command is an argv list, never run through a
-//! shell; `${PORT}` and `${<DEPENDENCY>_URL}` in it and in `env` values are replaced by the
+//! starts, health-checks, and stops: either a command (an argv list, never run through a
+//! shell) or a container of a local `image:` (its `args:` the container's command). `${PORT}`
+//! and `${<DEPENDENCY>_URL}` in the command, the args and `env` values are replaced by the
 //! values Gauntlet sets (and any other `${…}` is an error here, not at run time).
 
 use std::collections::BTreeMap;
@@ -28,11 +29,15 @@ pub const PORT_VAR: &str = "PORT";
 pub(crate) struct RawService {
     pub name: Option<Scalar>,
     pub command: Option<Vec<Scalar>>,
+    pub image: Option<Scalar>,
+    pub args: Option<Vec<Scalar>>,
     pub env: Option<OrderedMap<Scalar, Scalar>>,
     pub cwd: Option<Scalar>,
     pub port: Option<i64>,
     pub health: Option<Scalar>,
     pub startup_timeout: Option<Scalar>,
+    pub cpus: Option<Scalar>,
+    pub memory: Option<Scalar>,
 }
 
 /// The validated `service:`.
@@ -40,12 +45,15 @@ pub(crate) struct RawService {
 pub struct ServiceSpec {
     /// `service` unless named; names its log (`service-<name>.log`) and its figures.
     pub name: String,
-    /// Program and arguments, `${…}` not yet expanded (the values exist only at run time).
-    pub command: Vec<String>,
-    /// Added to Gauntlet's environment, after Gauntlet's own variables. A plain map so
-    /// that secret-looking values can be redacted where it is written out.
+    /// What runs: a command or a container. Written out as its `command` or `image` field.
+    #[serde(flatten)]
+    pub run: ServiceRun,
+    /// Added to Gauntlet's environment (a command) or set in the container (an image),
+    /// after Gauntlet's own variables. A plain map so that secret-looking values can be
+    /// redacted where it is written out.
     pub env: BTreeMap<String, String>,
-    /// Working directory: relative to the scenario file's directory; default that directory.
+    /// Working directory of a command: relative to the scenario file's directory; default
+    /// that directory. Unused by an image, which has its own.
     pub cwd: PathBuf,
     /// Port it listens on, on 127.0.0.1; `None`: Gauntlet picks a free one.
     pub port: Option<u16>,
@@ -53,6 +61,40 @@ pub struct ServiceSpec {
     pub health: String,
     /// How long it may take to become healthy.
     pub startup_timeout: Duration,
+}
+
+/// How a service runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceRun {
+    /// Program and arguments, `${…}` not yet expanded (the values exist only at run time).
+    Command(Vec<String>),
+    /// A container of a local (or pullable) image, on the host network.
+    Image(ServiceImage),
+}
+
+/// `image:` and the fields that go with it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceImage {
+    /// `repository[:tag]`, e.g. `gauntlet/mock:0.1.0`.
+    pub image: String,
+    /// The container's command (the arguments of the image's entrypoint), `${…}` not yet
+    /// expanded; empty: the image's own.
+    pub args: Vec<String>,
+    /// CPU limit in cores.
+    pub cpus: Option<f64>,
+    /// Memory limit in bytes.
+    pub memory: Option<u64>,
+}
+
+impl ServiceSpec {
+    /// The program, for a command; `None` for an image.
+    pub fn command(&self) -> Option<&[String]> {
+        match &self.run {
+            ServiceRun::Command(argv) => Some(argv),
+            ServiceRun::Image(_) => None,
+        }
+    }
 }
 
 /// The variables Gauntlet sets for a service whose dependencies are `deps`: `PORT` and one
@@ -103,7 +145,7 @@ pub(crate) fn service_at(
         ),
         None => Some(default_name.to_string()),
     };
-    let command = command(ctx, &path, raw.command.as_deref(), &vars);
+    let run = run(ctx, &path, raw, &vars);
     let env = env(ctx, &path, raw.env.as_ref(), &vars);
     // `Path::new("s.yaml").parent()` is `Some("")`, which no process can use as its
     // working directory: a bare file name means the current directory.
@@ -136,7 +178,7 @@ pub(crate) fn service_at(
     }
     Some(ServiceSpec {
         name: name?,
-        command: command?,
+        run: run?,
         env: env?,
         cwd: cwd?,
         port,
@@ -145,21 +187,139 @@ pub(crate) fn service_at(
     })
 }
 
+/// `command:` or `image:` (exactly one), and the fields that belong to only one of them.
+fn run(
+    ctx: &mut Ctx<'_>,
+    path: &FieldPath,
+    raw: &RawService,
+    vars: &[String],
+) -> Option<ServiceRun> {
+    match (&raw.command, &raw.image) {
+        (Some(_), Some(_)) => {
+            ctx.err_key(
+                &path.key("image"),
+                "`image` and `command` are both set",
+                "keep one: `command` runs a program, `image` runs a container of that image",
+            );
+            None
+        }
+        (None, None) => {
+            ctx.missing(
+                path,
+                "command",
+                "add the program and its arguments as a list, e.g. \
+                 `command: [./checkout, --port, \"${PORT}\"]` (it is not run through a shell), \
+                 or `image: gauntlet/mock:0.1.0` to run a container",
+            );
+            None
+        }
+        (Some(argv), None) => command_run(ctx, path, raw, argv, vars).map(ServiceRun::Command),
+        (None, Some(image)) => image_run(ctx, path, raw, image, vars).map(ServiceRun::Image),
+    }
+}
+
+/// `command:`, refusing the fields that belong to a container.
+fn command_run(
+    ctx: &mut Ctx<'_>,
+    path: &FieldPath,
+    raw: &RawService,
+    argv: &[Scalar],
+    vars: &[String],
+) -> Option<Vec<String>> {
+    let only_image = [
+        ("args", raw.args.is_some()),
+        ("cpus", raw.cpus.is_some()),
+        ("memory", raw.memory.is_some()),
+    ];
+    let mut ok = true;
+    for (field, set) in only_image {
+        if set {
+            ctx.err_key(
+                &path.key(field),
+                format!("`{field}` belongs to a container, but this service is a `command`"),
+                match field {
+                    "args" => "put the arguments in `command`, after the program",
+                    _ => "limits need `image:` (a container); remove it, or run an image",
+                },
+            );
+            ok = false;
+        }
+    }
+    let argv = command(ctx, path, argv, vars);
+    argv.filter(|_| ok)
+}
+
+/// `image:` with its `args`, `cpus` and `memory`; `cwd` has no meaning for it.
+fn image_run(
+    ctx: &mut Ctx<'_>,
+    path: &FieldPath,
+    raw: &RawService,
+    image: &Scalar,
+    vars: &[String],
+) -> Option<ServiceImage> {
+    if raw.cwd.is_some() {
+        ctx.err_key(
+            &path.key("cwd"),
+            "`cwd` is the working directory of a `command`; an image has its own",
+            "remove `cwd`",
+        );
+        return None;
+    }
+    let image = super::container::image(ctx, &path.key("image"), image);
+    let args = match raw.args.as_deref() {
+        Some(list) => arg_list(ctx, &path.key("args"), list, vars),
+        None => Some(Vec::new()),
+    };
+    let cpus = match &raw.cpus {
+        Some(v) => super::container::cpus(ctx, &path.key("cpus"), v).map(Some),
+        None => Some(None),
+    };
+    let memory = match &raw.memory {
+        Some(v) => super::container::memory(ctx, &path.key("memory"), v).map(Some),
+        None => Some(None),
+    };
+    Some(ServiceImage {
+        image: image?,
+        args: args?,
+        cpus: cpus?,
+        memory: memory?,
+    })
+}
+
+/// A container's `args`: at most [`MAX_ARGS`], each with known `${…}` references only.
+fn arg_list(
+    ctx: &mut Ctx<'_>,
+    at: &FieldPath,
+    raw: &[Scalar],
+    vars: &[String],
+) -> Option<Vec<String>> {
+    if raw.len() > MAX_ARGS {
+        ctx.err(
+            at,
+            format!("{} arguments is over the limit of {MAX_ARGS}", raw.len()),
+            format!("use at most {MAX_ARGS}"),
+        );
+        return None;
+    }
+    let mut ok = true;
+    let out = raw
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            let text = arg.to_string();
+            ok &= references(ctx, &at.index(i), &text, vars);
+            text
+        })
+        .collect();
+    ok.then_some(out)
+}
+
 fn command(
     ctx: &mut Ctx<'_>,
     path: &FieldPath,
-    raw: Option<&[Scalar]>,
+    raw: &[Scalar],
     vars: &[String],
 ) -> Option<Vec<String>> {
-    let Some(raw) = raw else {
-        ctx.missing(
-            path,
-            "command",
-            "add the program and its arguments as a list, e.g. \
-             `command: [./checkout, --port, \"${PORT}\"]` (it is not run through a shell)",
-        );
-        return None;
-    };
     let at = path.key("command");
     if raw.is_empty() {
         ctx.err(
@@ -169,30 +329,16 @@ fn command(
         );
         return None;
     }
-    if raw.len() > MAX_ARGS {
-        ctx.err(
-            &at,
-            format!("{} arguments is over the limit of {MAX_ARGS}", raw.len()),
-            format!("use at most {MAX_ARGS}"),
-        );
-        return None;
-    }
-    let mut ok = true;
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, arg) in raw.iter().enumerate() {
-        let text = arg.to_string();
-        ok &= references(ctx, &at.index(i), &text, vars);
-        out.push(text);
-    }
-    if out[0].trim().is_empty() {
+    let program_empty = raw[0].to_string().trim().is_empty();
+    if program_empty {
         ctx.err(
             &at.index(0),
             "the program name is empty",
             "name the program to run",
         );
-        ok = false;
     }
-    ok.then_some(out)
+    let out = arg_list(ctx, &at, raw, vars);
+    out.filter(|_| !program_empty)
 }
 
 fn env(
@@ -278,7 +424,8 @@ pub(crate) fn section(
             ctx.missing(
                 &FieldPath::root(),
                 "service",
-                "phase `single-service` tests one service: add `service: { command: [...] }`",
+                "phase `single-service` tests one service: add `service: { command: [...] }` \
+                 (or `service: { image: ... }`)",
             );
             None
         }

@@ -16,6 +16,7 @@
 //!   target_rps: 20000/s         # required: the traffic to plan for
 //!   cpu_limit: 500m             # required: CPU limit per proxy, cores (`2`, `1.5`) or `500m`
 //!   headroom: 30%               # share of the limit kept free; 0% to 90%, default 30%
+//!   slo: { p99: 10ms, errors: 0.1% }     # optional; what a point must meet (as find_max_rps)
 //! find_max_rps:                 # optional; not with `sweep`
 //!   slo: { p99: 10ms, errors: 0.1% }     # required; any of p50, p90, p99, p999, errors
 //!   start_rate: 250/s           # required
@@ -30,8 +31,15 @@
 //! `baseline@2000rps` and `envoy@2000rps`, with `-c64` and `-b1KiB` added when the sweep
 //! varies connections or body size; `find_max_rps` probes are `envoy@<rate>rps` (no
 //! baseline). Gates on a sweep must hold at every point; on `find_max_rps`, at the knee.
-//! Neither section goes with a `timeline:` (each point would replay it) or a closed-loop
-//! `load:` (a sweep sets rates).
+//!
+//! Each sweep point is judged against an SLO: `capacity.slo` when set (as `find_max_rps`
+//! judges a probe), else the gates (each holding at that point), else none; and it must
+//! achieve 90% of its rate. Per CPU limit of Envoy's container (`sweep.cpus`, `envoy.cpus`)
+//! the result gives the highest rate that met the SLO with every lower rate meeting it, and
+//! where CFS throttling began (the lowest rate from which every rate up was throttled). The
+//! capacity plan suggests the smallest swept limit that carries `target_rps / replicas` per
+//! proxy (SLO met at or above that rate, CPU there within `limit × (1 − headroom)`) as its
+//! `sidecar.istio.io/proxyCPULimit`. A broken `capacity.slo` never fails the run.
 
 use std::time::Duration;
 
@@ -63,6 +71,7 @@ pub(crate) struct RawCapacity {
     pub target_rps: Option<Scalar>,
     pub cpu_limit: Option<Scalar>,
     pub headroom: Option<Scalar>,
+    pub slo: Option<OrderedMap<Scalar, Scalar>>,
 }
 
 /// `find_max_rps:` as read.
@@ -116,6 +125,8 @@ pub struct CapacitySpec {
     pub cpu_limit: f64,
     /// Share of the limit kept free, 0..0.9.
     pub headroom: f64,
+    /// What each sweep point must meet; `None`: the gates judge the points.
+    pub slo: Option<Slo>,
 }
 
 /// A max-sustainable-rate search.
@@ -336,10 +347,15 @@ fn capacity(ctx: &mut Ctx<'_>, path: &FieldPath, raw: &RawCapacity) -> Option<Ca
         }),
         None => Some(0.3),
     };
+    let slo = match &raw.slo {
+        Some(s) => slo(ctx, &path.key("slo"), s).map(Some),
+        None => Some(None),
+    };
     Some(CapacitySpec {
         target_rps: target?,
         cpu_limit: cpu_limit?,
         headroom: headroom?,
+        slo: slo?,
     })
 }
 

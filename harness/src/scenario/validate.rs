@@ -79,6 +79,13 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
     let service = super::service::section(ctx, raw, phase, source);
     let services = super::integration::section(ctx, raw, phase, source);
     let compare_with = super::integration::compare_with(ctx, raw, phase, source);
+    let mock_refs = super::mocks::MockRefs {
+        phase,
+        upstreams: ups.as_deref(),
+        timeline: timeline.as_deref(),
+        load: load.as_ref(),
+    };
+    let mocks = super::mocks::section(ctx, raw, &mock_refs);
     // In the single-service phase the load goes to the service, and the routes are its
     // egress routes: no route has to match the load's path.
     let load_via_routes = phase == Some(Phase::Benchmark);
@@ -111,6 +118,7 @@ pub(crate) fn scenario(ctx: &mut Ctx<'_>, raw: &RawScenario, source: &Path) -> O
         services: services?,
         compare_with: compare_with?,
         sizing: sizing?,
+        mocks: mocks?,
     })
 }
 

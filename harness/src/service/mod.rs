@@ -1,34 +1,40 @@
-//! The service under test as a child process: started from its argv (never through a
-//! shell), its output captured to `<run dir>/service-<name>.log`, its health polled against
-//! a deadline, and stopped (SIGTERM, grace, SIGKILL) and reaped at teardown.
+//! The service under test, started one of two ways behind one handle ([`RunningService`]):
 //!
-//! A service is spawned the way Envoy is (`envoy::spawn`): in its own process group, with a
-//! parent-death SIGKILL, so it dies with Gauntlet even when Gauntlet is SIGKILLed, and
-//! supervised by the same reaper (`envoy::supervise`), which never signals a recycled pid.
-//! A service that exits or never becomes healthy is killed before the error is returned,
-//! so an error path never leaves it running.
+//! - a child process from its argv (never through a shell), its output captured to
+//!   `<run dir>/service-<name>.log`. It is spawned the way Envoy is (`envoy::spawn`): in its
+//!   own process group, with a parent-death SIGKILL, so it dies with Gauntlet even when
+//!   Gauntlet is SIGKILLed, and supervised by the same reaper (`envoy::supervise`), which
+//!   never signals a recycled pid;
+//! - a container of an image ([`crate::container`]), on the host network so `127.0.0.1:<PORT>`
+//!   and the `<DEP>_URL` addresses mean the same inside, its output appended to the same
+//!   log, removed on every path (error, teardown, drop, a second Ctrl-C's
+//!   `remove_live_blocking`, the next launch after a SIGKILL).
+//!
+//! Either way its health is polled from the host against a deadline, and it is stopped
+//! (SIGTERM, grace, SIGKILL) at teardown. A service that exits or never becomes healthy is
+//! killed (a container removed) before the error is returned, so an error path never leaves
+//! it running.
 
+mod container;
 mod expand;
+mod handle;
 mod probe;
+mod process;
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::future::Future;
-use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
-use tokio::process::Command;
-
-use crate::envoy::spawn::spawn_child;
-use crate::envoy::supervise::Supervised;
+use crate::container::DockerError;
 use crate::envoy::ExitInfo;
+use crate::scenario::{ServiceRun, ServiceSpec};
 
+pub use container::{ImageLaunch, SERVICE_LABEL};
 pub use expand::{expand, ExpandError};
+pub use handle::RunningService;
 pub use probe::probe;
+pub use process::resolve_program;
 
 /// Lines of the service's log quoted in an error.
 const LOG_TAIL_LINES: usize = 20;
@@ -36,15 +42,13 @@ const LOG_TAIL_LINES: usize = 20;
 /// How to start one service.
 #[derive(Debug, Clone)]
 pub struct ServiceLaunch {
-    /// Name, for messages and the log file name.
+    /// Name, for messages, the log file name and the container's name.
     pub name: String,
-    /// The program and its arguments, already expanded. A program without a `/` is looked
-    /// for next to the running executable first, then on `PATH`.
-    pub argv: Vec<String>,
-    /// Environment added to Gauntlet's own (already expanded).
+    /// A process or a container.
+    pub launch: Launch,
+    /// Environment: added to Gauntlet's own for a process, the container's for an image
+    /// (already expanded).
     pub env: BTreeMap<String, String>,
-    /// Working directory.
-    pub cwd: PathBuf,
     /// Where the health check goes.
     pub addr: SocketAddr,
     /// Path polled until it answers 2xx.
@@ -55,15 +59,86 @@ pub struct ServiceLaunch {
     pub log_path: PathBuf,
 }
 
+/// The two ways a service runs.
+#[derive(Debug, Clone)]
+pub enum Launch {
+    /// A child process.
+    Process {
+        /// The program and its arguments, already expanded. A program without a `/` is
+        /// looked for next to the running executable first, then on `PATH`.
+        argv: Vec<String>,
+        /// Working directory.
+        cwd: PathBuf,
+    },
+    /// A container on the host network.
+    Container(ImageLaunch),
+}
+
+impl ServiceLaunch {
+    /// The launch of `spec` named `name` at `addr`, with Gauntlet's variables `vars`
+    /// (`PORT`, `<DEP>_URL`) set in its environment and expanded in its command, args and
+    /// env values; its log is `<run_dir>/service-<name>.log`.
+    pub fn from_spec(
+        spec: &ServiceSpec,
+        name: &str,
+        addr: SocketAddr,
+        vars: &BTreeMap<String, String>,
+        run_dir: &Path,
+    ) -> Result<Self, ExpandError> {
+        let expand_all = |list: &[String]| {
+            list.iter()
+                .map(|t| expand(t, vars))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let launch = match &spec.run {
+            ServiceRun::Command(argv) => Launch::Process {
+                argv: expand_all(argv)?,
+                cwd: spec.cwd.clone(),
+            },
+            ServiceRun::Image(image) => Launch::Container(ImageLaunch {
+                image: image.image.clone(),
+                args: expand_all(&image.args)?,
+                cpus: image.cpus,
+                memory: image.memory,
+                run_dir: run_dir.to_path_buf(),
+            }),
+        };
+        let mut env = vars.clone();
+        for (k, v) in &spec.env {
+            env.insert(k.clone(), expand(v, vars)?);
+        }
+        Ok(Self {
+            name: name.to_string(),
+            launch,
+            env,
+            addr,
+            health: spec.health.clone(),
+            startup_timeout: spec.startup_timeout,
+            log_path: run_dir.join(format!("service-{name}.log")),
+        })
+    }
+
+    /// What runs, for messages: the program or the image.
+    fn what(&self) -> String {
+        match &self.launch {
+            Launch::Process { argv, cwd } => resolve_program(&argv[0], cwd).display().to_string(),
+            Launch::Container(c) => format!("image {}", c.image),
+        }
+    }
+}
+
 /// Why a service could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("cannot start service `{name}` ({program}): {source}")]
+    // The cause is in the message, not the error chain, so `{:#}` does not say it twice.
+    #[error("cannot start service `{name}` ({program}): {error}")]
     Spawn {
         name: String,
         program: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error("cannot start service `{name}` in a container: {error}")]
+    Container { name: String, error: DockerError },
     #[error("cannot open the log of service `{name}` at {path}: {source}")]
     Log {
         name: String,
@@ -94,75 +169,38 @@ pub enum ServiceError {
     },
 }
 
-/// A running, healthy service. Dropping it kills the process; prefer [`ServiceProcess::stop`].
-#[derive(Debug)]
-pub struct ServiceProcess {
-    name: String,
-    child: Supervised,
-    log_path: PathBuf,
-    addr: SocketAddr,
-    ready_after: Duration,
-}
-
-/// Starts the service and waits until its health path answers 2xx.
-pub async fn start(cfg: &ServiceLaunch) -> Result<ServiceProcess, ServiceError> {
-    let log_error = |source| ServiceError::Log {
-        name: cfg.name.clone(),
-        path: cfg.log_path.clone(),
-        source,
-    };
-    let log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&cfg.log_path)
-        .map_err(log_error)?;
-    let stdout = log.try_clone().map_err(log_error)?;
-    let program = resolve_program(&cfg.argv[0], &cfg.cwd);
-    let mut command = Command::new(&program);
-    command
-        .args(&cfg.argv[1..])
-        .envs(&cfg.env)
-        .current_dir(&cfg.cwd)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(log)
-        .kill_on_drop(true);
-    let spawn_error = |source| ServiceError::Spawn {
-        name: cfg.name.clone(),
-        program: program.display().to_string(),
-        source,
-    };
+/// Starts the service (a process or a container) and waits until its health path answers
+/// 2xx. On an error nothing of it is left running.
+pub async fn start(cfg: &ServiceLaunch) -> Result<RunningService, ServiceError> {
     let started = Instant::now();
-    let child = spawn_child(command).await.map_err(spawn_error)?;
-    let child = Supervised::start(child).map_err(spawn_error)?;
-    tracing::debug!(pid = child.pid, argv = ?cfg.argv, "started service {}", cfg.name);
+    let service = match &cfg.launch {
+        Launch::Process { argv, cwd } => RunningService::process(cfg, argv, cwd).await?,
+        Launch::Container(image) => RunningService::container(cfg, image).await?,
+    };
+    tracing::debug!(pid = service.pid(), what = %cfg.what(), "started service {}", cfg.name);
     let mut last = String::from("no answer yet");
     let outcome = tokio::select! {
         biased;
-        status = child.exited() => Err(Some(status)),
+        status = service.exited() => Err(Some(status)),
         () = wait_healthy(cfg, &mut last) => Ok(()),
         () = tokio::time::sleep(cfg.startup_timeout) => Err(None),
     };
-    let tail = || log_tail(&cfg.log_path, LOG_TAIL_LINES);
     match outcome {
-        Ok(()) => Ok(ServiceProcess {
-            name: cfg.name.clone(),
-            child,
-            log_path: cfg.log_path.clone(),
-            addr: cfg.addr,
-            ready_after: started.elapsed(),
-        }),
-        Err(Some(status)) => Err(ServiceError::ExitedEarly {
-            name: cfg.name.clone(),
-            status,
-            log: cfg.log_path.clone(),
-            tail: tail(),
-        }),
+        Ok(()) => Ok(service.healthy_after(started.elapsed())),
+        Err(Some(status)) => {
+            let tail = service.settled_log_tail(LOG_TAIL_LINES).await;
+            service.discard().await;
+            Err(ServiceError::ExitedEarly {
+                name: cfg.name.clone(),
+                status,
+                log: cfg.log_path.clone(),
+                tail,
+            })
+        }
         Err(None) => {
-            // Reaped before the error is returned: nothing is left running.
-            if let Err(e) = child.kill_and_wait().await {
-                tracing::warn!("killing service {}: {e}", cfg.name);
-            }
+            // Stopped before the error is returned: nothing is left running.
+            let tail = service.settled_log_tail(LOG_TAIL_LINES).await;
+            service.discard().await;
             Err(ServiceError::NotHealthy {
                 name: cfg.name.clone(),
                 waited: cfg.startup_timeout,
@@ -170,7 +208,7 @@ pub async fn start(cfg: &ServiceLaunch) -> Result<ServiceProcess, ServiceError> 
                 health: cfg.health.clone(),
                 last,
                 log: cfg.log_path.clone(),
-                tail: tail(),
+                tail,
             })
         }
     }
@@ -188,89 +226,12 @@ async fn wait_healthy(cfg: &ServiceLaunch, last: &mut String) {
     }
 }
 
-/// A program without a `/` is looked for next to the running executable first (where
-/// `gauntlet-mock` sits beside `gauntlet`; for a test binary in `target/*/deps`, one level
-/// up), then left to `PATH`. A relative path with a `/` is taken from the working directory.
-pub fn resolve_program(program: &str, cwd: &Path) -> PathBuf {
-    if program.contains('/') {
-        let path = Path::new(program);
-        return if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            cwd.join(path)
-        };
-    }
-    let beside = std::env::current_exe().ok().and_then(|exe| {
-        let dir = exe.parent()?.to_path_buf();
-        let mut dirs = vec![dir.clone()];
-        if dir.file_name().is_some_and(|n| n == "deps") {
-            dirs.extend(dir.parent().map(Path::to_path_buf));
-        }
-        dirs.into_iter()
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    });
-    beside.unwrap_or_else(|| PathBuf::from(program))
-}
-
-impl ServiceProcess {
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.pid
-    }
-
-    /// The address its health check (and the ingress sidecar) reaches it at.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn log_path(&self) -> &Path {
-        &self.log_path
-    }
-
-    /// How long it took to become healthy.
-    pub fn ready_after(&self) -> Duration {
-        self.ready_after
-    }
-
-    /// The last `lines` lines of its log.
-    pub fn log_tail(&self, lines: usize) -> String {
-        log_tail(&self.log_path, lines)
-    }
-
-    /// Resolves when the process exits.
-    pub fn exited(&self) -> impl Future<Output = ExitInfo> + Send + 'static {
-        self.child.exited()
-    }
-
-    /// SIGTERM, then SIGKILL after `grace`; returns once the process is reaped.
-    pub async fn stop(self, grace: Duration) -> ExitInfo {
-        self.child.signal(Signal::SIGTERM);
-        if let Ok(info) = tokio::time::timeout(grace, self.child.exited()).await {
-            return info;
-        }
-        match self.child.kill_and_wait().await {
-            Ok(info) => info,
-            Err(e) => {
-                tracing::warn!("service {} did not die: {e}", self.name);
-                ExitInfo {
-                    code: None,
-                    signal: None,
-                    requested: true,
-                }
-            }
-        }
-    }
-}
-
 /// The last `lines` lines of a log (reading at most its last 64 KiB).
 fn log_tail(path: &Path, lines: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
     const MAX: u64 = 64 * 1024;
     let read = || -> std::io::Result<String> {
-        let mut file = fs::File::open(path)?;
+        let mut file = std::fs::File::open(path)?;
         let len = file.metadata()?.len();
         file.seek(SeekFrom::Start(len.saturating_sub(MAX)))?;
         let mut bytes = Vec::new();

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,12 +12,14 @@ fn launch(dir: &Path, argv: &[&str], timeout: Duration) -> ServiceLaunch {
         .port();
     ServiceLaunch {
         name: "svc".into(),
-        argv: argv
-            .iter()
-            .map(|a| a.replace("PORT", &port.to_string()))
-            .collect(),
+        launch: Launch::Process {
+            argv: argv
+                .iter()
+                .map(|a| a.replace("PORT", &port.to_string()))
+                .collect(),
+            cwd: dir.to_path_buf(),
+        },
         env: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
-        cwd: dir.to_path_buf(),
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         health: "/".into(),
         startup_timeout: timeout,
@@ -118,4 +121,38 @@ fn programs_resolve_beside_the_executable_then_path() {
         resolve_program("no-such-tool-x", cwd),
         PathBuf::from("no-such-tool-x")
     );
+}
+
+#[test]
+fn an_image_launch_expands_args_and_env_and_logs_beside_the_run() {
+    use crate::scenario::{ServiceImage, ServiceRun, ServiceSpec};
+    let spec = ServiceSpec {
+        name: "checkout".into(),
+        run: ServiceRun::Image(ServiceImage {
+            image: "gauntlet/mock:0.1.0".into(),
+            args: vec!["--listen".into(), "127.0.0.1:${PORT}".into()],
+            cpus: Some(0.5),
+            memory: None,
+        }),
+        env: BTreeMap::from([("DEPS".to_string(), "${DEP_URL}/x".to_string())]),
+        cwd: PathBuf::from("."),
+        port: None,
+        health: "/healthz".into(),
+        startup_timeout: Duration::from_secs(3),
+    };
+    let vars = BTreeMap::from([
+        ("PORT".to_string(), "8080".to_string()),
+        ("DEP_URL".to_string(), "http://127.0.0.1:9000".to_string()),
+    ]);
+    let addr = SocketAddr::from(([127, 0, 0, 1], 8080));
+    let run_dir = Path::new("/tmp/run");
+    let launch = ServiceLaunch::from_spec(&spec, "checkout", addr, &vars, run_dir).unwrap();
+    let Launch::Container(image) = &launch.launch else {
+        panic!("not a container: {launch:?}");
+    };
+    assert_eq!(image.args, ["--listen", "127.0.0.1:8080"]);
+    assert_eq!(image.cpus, Some(0.5));
+    assert_eq!(launch.env["DEPS"], "http://127.0.0.1:9000/x");
+    assert_eq!(launch.env["PORT"], "8080");
+    assert_eq!(launch.log_path, run_dir.join("service-checkout.log"));
 }

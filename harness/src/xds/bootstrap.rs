@@ -35,6 +35,10 @@ pub struct BootstrapSpec {
     /// Where Envoy's admin listens; must be loopback. Port 0 lets Envoy pick (read it back
     /// with `--admin-address-path`).
     pub admin_address: SocketAddr,
+    /// Flush stats on each admin `/stats` read (`stats_flush_on_admin`) instead of every
+    /// 5 s: a read then makes Envoy merge its workers' histograms, so the histograms the
+    /// admin API shows are at most one read old (the hops of the phases snapshot them).
+    pub stats_flush_on_admin: bool,
 }
 
 impl BootstrapSpec {
@@ -45,6 +49,7 @@ impl BootstrapSpec {
             node_cluster: "gauntlet".to_owned(),
             xds_address,
             admin_address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            stats_flush_on_admin: false,
         }
     }
 }
@@ -158,6 +163,9 @@ fn bootstrap(spec: &BootstrapSpec) -> Result<Bootstrap, XdsError> {
             address: Some(socket_address(spec.admin_address)),
             ..Default::default()
         }),
+        stats_flush: spec
+            .stats_flush_on_admin
+            .then_some(bootstrap::StatsFlush::StatsFlushOnAdmin(true)),
         ..Default::default()
     })
 }
@@ -210,6 +218,18 @@ mod tests {
         assert_eq!(*any, http2_protocol_options().1);
         let admin = b.admin.unwrap().address.unwrap();
         assert_eq!(admin, socket_address("127.0.0.1:0".parse().unwrap()));
+    }
+
+    #[test]
+    fn stats_flush_on_admin_only_when_asked() {
+        let decode = |s: &BootstrapSpec| Bootstrap::decode(bootstrap_bytes(s).unwrap().as_slice());
+        assert_eq!(decode(&spec()).unwrap().stats_flush, None);
+        let mut s = spec();
+        s.stats_flush_on_admin = true;
+        assert_eq!(
+            decode(&s).unwrap().stats_flush,
+            Some(bootstrap::StatsFlush::StatsFlushOnAdmin(true))
+        );
     }
 
     #[test]

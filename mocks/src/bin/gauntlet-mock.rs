@@ -42,6 +42,12 @@ struct Cli {
     /// Status mix, shares summing to 100%: `200`, `200:97%,503:3%`.
     #[arg(long, default_value = "200", value_parser = parse_status_mix)]
     status: StatusMix,
+    /// Answer every request as a unary gRPC method (any path, over HTTP/2) with statuses
+    /// from this mix: `OK`, `OK:70%,UNAVAILABLE:30%`, codes by name or number. `OK` answers
+    /// carry a message of --body bytes; others are trailers-only. Replaces --status.
+    #[arg(long, value_name = "MIX", conflicts_with = "calls",
+          value_parser = gauntlet_mocks::spec::parse_grpc_status_mix)]
+    grpc: Option<gauntlet_mocks::GrpcStatusMix>,
     /// Response body size: `0`, `512`, `1KiB`, `4KB`.
     #[arg(long, default_value = "0", value_parser = body_size)]
     body: usize,
@@ -60,6 +66,14 @@ struct Cli {
     /// Upstream name sent back in the `x-gauntlet-upstream` header.
     #[arg(long, default_value = "mock", value_parser = upstream_name)]
     name: String,
+    /// Endpoint index sent back in the `x-gauntlet-endpoint` header (Gauntlet runs one
+    /// container per endpoint of an upstream).
+    #[arg(long, default_value_t = 0)]
+    index: u32,
+    /// After SIGTERM or SIGINT, how long requests in flight may take to finish before their
+    /// connections are dropped: `0` drops them at once, as an endpoint going down does.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    grace: Duration,
     /// Worker threads (default: one per CPU).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -90,6 +104,9 @@ struct Cli {
     #[arg(long, default_value = "/healthz", requires = "calls")]
     health: String,
 }
+
+/// Starts the stdout line with the final counts as JSON, written when the mock stops.
+const FINAL_STATS: &str = "final stats: ";
 
 fn call_arg(text: &str) -> Result<gauntlet_mocks::Call, String> {
     gauntlet_mocks::parse_call(text, |var| std::env::var(var).ok())
@@ -157,12 +174,12 @@ fn main() -> ExitCode {
             close: cli.close,
             slow_body: cli.slow_body,
         },
-        grpc: None,
+        grpc: cli.grpc.clone(),
     };
     let chaos = format_chaos(&behavior.chaos);
     let id = EndpointId {
         upstream: cli.name.clone(),
-        index: 0,
+        index: cli.index,
     };
     let state = match EndpointState::new(id, behavior) {
         Ok(state) => Arc::new(state),
@@ -210,7 +227,10 @@ fn run(cli: &Cli, state: Arc<EndpointState>, chaos: &str) -> anyhow::Result<()> 
             "gauntlet-mock: upstream {} latency {} status {} body {} bytes chaos {chaos}",
             cli.name,
             format_latency(&cli.latency),
-            format_status_mix(&cli.status),
+            match &cli.grpc {
+                Some(mix) => format!("grpc {}", gauntlet_mocks::spec::format_grpc_status_mix(mix)),
+                None => format_status_mix(&cli.status),
+            },
             cli.body
         );
         if let (Some(at), Some(length)) = (cli.stall_at, cli.stall_for) {
@@ -221,11 +241,22 @@ fn run(cli: &Cli, state: Arc<EndpointState>, chaos: &str) -> anyhow::Result<()> 
         }
         let options = ServeOptions {
             control_api: true,
-            ..ServeOptions::default()
+            grace: cli.grace,
         };
-        serve_with(listener, state, options, shutdown)
+        serve_with(listener, Arc::clone(&state), options, shutdown)
             .await
-            .context("server failed")
+            .context("server failed")?;
+        // The counts once nothing more can arrive, for whoever stopped the mock (Gauntlet
+        // reads them from the log when the timeline takes an endpoint down).
+        let counts = gauntlet_mocks::UpstreamCounts::from_endpoints(
+            cli.name.clone(),
+            vec![state.counters.snapshot()],
+        );
+        // Nobody may be reading stdout any more (a closed pipe): that is no failure.
+        use std::io::Write as _;
+        let line = format!("{FINAL_STATS}{}\n", serde_json::to_string(&counts)?);
+        let _ = std::io::stdout().write_all(line.as_bytes());
+        Ok(())
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod binary;
 mod chaos;
+mod grpc_binary;
 mod lifecycle;
 mod serve;
 mod support;

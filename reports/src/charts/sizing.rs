@@ -278,3 +278,84 @@ pub fn find_max(f: &FindMax) -> Result<Option<String>, ChartError> {
     }
     Ok(Some(svg_element(svg)))
 }
+
+/// p99 through Envoy against the target rate, one line per CPU limit group: filled where the
+/// point met the SLO, hollow where it did not, so the rate where each limit breaks shows.
+/// `None` without per-limit figures.
+pub fn p99_by_limit(s: &Sizing) -> Result<Option<String>, ChartError> {
+    if s.limits.is_empty() {
+        return Ok(None);
+    }
+    let pts: Vec<(f64, f64, &str, bool)> = s
+        .points
+        .iter()
+        .filter(|p| s.limits.iter().any(|l| l.group == p.group))
+        .map(|p| {
+            (
+                p.target_rps,
+                p.p99_ms,
+                p.group.as_str(),
+                p.slo_met == Some(true),
+            )
+        })
+        .collect();
+    let x_max = headroom(pts.iter().map(|p| p.0).fold(0.0, f64::max));
+    let y_max = headroom(pts.iter().map(|p| p.1).fold(0.0, f64::max));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("p99 against rate under each CPU limit", (FONT, 18))
+            .margin(12)
+            .margin_right(40)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("target requests per second")
+            .y_desc("p99 through Envoy (ms)")
+            .label_style((FONT, 12))
+            .draw()?;
+        for (i, l) in s.limits.iter().enumerate() {
+            let color = PALETTE[(i + 1) % PALETTE.len()];
+            let mut line: Vec<(f64, f64, bool)> = pts
+                .iter()
+                .filter(|p| p.2 == l.group)
+                .map(|p| (p.0, p.1, p.3))
+                .collect();
+            line.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart
+                .draw_series(LineSeries::new(
+                    line.iter().map(|p| (p.0, p.1)),
+                    color.stroke_width(2),
+                ))?
+                .label(format!(
+                    "{} ({}m)",
+                    clean(&l.group, 30),
+                    (l.cpu_limit * 1000.0).round()
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart.draw_series(line.iter().map(|&(x, y, met)| {
+                let style = if met {
+                    color.filled()
+                } else {
+                    color.stroke_width(2)
+                };
+                Circle::new((x, y), 5, style)
+            }))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 13))
+            .draw()?;
+        root.present()?;
+    }
+    Ok(Some(svg_element(svg)))
+}

@@ -9,7 +9,8 @@ use super::sections::figure;
 use crate::charts;
 use crate::model::RunResult;
 use crate::sizing_text::{
-    capacity_lines, find_max_line, fit_line, point_rows, walk_rows, POINT_HEAD, WALK_HEAD,
+    capacity_lines, find_max_line, fit_line, limit_lines, limit_rows, point_rows, walk_rows,
+    LIMIT_HEAD, POINT_HEAD, WALK_HEAD,
 };
 
 fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
@@ -55,6 +56,20 @@ pub(super) fn section(out: &mut String, r: &RunResult) {
             out,
             charts::sizing::added_latency(s),
             "Each point's Envoy step minus its own baseline step, per percentile.",
+        );
+    }
+    if !s.limits.is_empty() {
+        out.push_str("<h3>Per CPU limit</h3>\n");
+        table(out, &LIMIT_HEAD, &limit_rows(s));
+        out.push_str("<ul>\n");
+        for l in limit_lines(s) {
+            let _ = writeln!(out, "<li>{}</li>", escape(&l));
+        }
+        out.push_str("</ul>\n");
+        figure(
+            out,
+            charts::sizing::p99_by_limit(s),
+            "Each point's p99 through Envoy, one line per CPU limit of its container: filled where the point met the SLO, hollow where it did not.",
         );
     }
     if let Some(c) = &s.capacity {

@@ -121,9 +121,10 @@ fn figures_come_from_the_model_and_buckets_from_the_windows() {
         assert_eq!(pair[0].End, pair[1].Start);
         assert!(pair[0].Percent <= pair[1].Percent);
     }
-    assert_eq!(f.RetCodes.get(&200), Some(&598));
-    assert_eq!(f.RetCodes.get(&503), Some(&5));
-    assert_eq!(f.RetCodes.get(&-1), Some(&2));
+    assert_eq!(f.RetCodes.get("200"), Some(&598));
+    assert_eq!(f.RetCodes.get("503"), Some(&5));
+    assert_eq!(f.RetCodes.get("-1"), Some(&2));
+    assert_eq!(f.Destination, None);
     assert!(
         f.ErrorsDurationHistogram.is_none(),
         "the model has no latency of errors"
@@ -209,4 +210,50 @@ fn the_json_round_trips() {
         close("", &again, &want);
         close("", &serde_json::from_str::<Value>(&text).unwrap(), &want);
     }
+}
+
+/// A gRPC step is written as Fortio's gRPC runner writes it: `SERVING` for the calls that
+/// ended OK, `ERROR` for every other status and for calls with no answer.
+#[test]
+fn grpc_steps_count_serving_and_error_as_fortios_grpc_runner() {
+    let mut run = fixture::run();
+    let step = run.steps.iter_mut().find(|s| s.name == "envoy").unwrap();
+    step.load.protocol = "grpc".into();
+    step.load.statuses.clear();
+    step.load.grpc_statuses = [
+        ("OK".to_string(), 970),
+        ("UNAVAILABLE".to_string(), 27),
+        ("DEADLINE_EXCEEDED".to_string(), 3),
+    ]
+    .into();
+    step.load.failures = [("timeout".to_string(), 2)].into();
+    let step = run.step("envoy").unwrap();
+    let f = fortio::results(&run, step);
+    assert_eq!(
+        f.RetCodes,
+        [("SERVING".to_string(), 970), ("ERROR".to_string(), 32)].into()
+    );
+    assert_eq!(f.RunType, "GRPC");
+    assert_eq!(f.URL, "");
+    assert_eq!(f.Destination.as_deref(), Some("127.0.0.1:10000"));
+    assert!(f.H2);
+    // Errors were counted, so there is no empty errors histogram to claim none.
+    assert!(f.ErrorsDurationHistogram.is_none());
+    let json: Value = serde_json::from_str(&fortio::render(&run)).unwrap();
+    assert_eq!(json["RetCodes"]["SERVING"], 970);
+    assert_eq!(json["Destination"], "127.0.0.1:10000");
+
+    // All OK: no ERROR key (Fortio only writes the keys it counted), an empty errors histogram.
+    let mut all_ok = run.clone();
+    let load = &mut all_ok
+        .steps
+        .iter_mut()
+        .find(|s| s.name == "envoy")
+        .unwrap()
+        .load;
+    load.grpc_statuses = [("OK".to_string(), 1000)].into();
+    load.failures.clear();
+    let f = fortio::results(&all_ok, all_ok.step("envoy").unwrap());
+    assert_eq!(f.RetCodes, [("SERVING".to_string(), 1000)].into());
+    assert!(f.ErrorsDurationHistogram.is_some());
 }

@@ -1,7 +1,9 @@
 //! The sizing sections in every text renderer: sweep table, fit, capacity plan with Istio
 //! annotations, and the find_max walk; the HTML page stays self-contained and well-formed.
 
-use gauntlet_reports::sizing::{CapacityPlan, CpuFit, FindMax, FindMaxProbe, Sizing, SizingPoint};
+use gauntlet_reports::sizing::{
+    CapacityPlan, CpuFit, FindMax, FindMaxProbe, LimitSummary, Sizing, SizingPoint,
+};
 use gauntlet_reports::{html, json, markdown, terminal, AddedLatency, RunResult};
 
 use crate::fixture::{self, NASTY};
@@ -35,6 +37,7 @@ pub fn run() -> RunResult {
             error_rate: 0.0,
             client_bound: rps >= 4000.0,
             in_fit: rps < 4000.0,
+            ..SizingPoint::default()
         })
         .collect();
     let probe = |rps: f64, passed: bool, client_bound: bool| FindMaxProbe {
@@ -88,6 +91,7 @@ pub fn run() -> RunResult {
                 ("sidecar.istio.io/proxyMemoryLimit".into(), "63Mi".into()),
             ],
             reason: None,
+            ..CapacityPlan::default()
         }),
         find_max: Some(FindMax {
             slo: "p99 < 100 ms, errors < 1%".into(),
@@ -106,6 +110,7 @@ pub fn run() -> RunResult {
             ],
         }),
         notes: vec![format!("a note {NASTY}")],
+        ..Sizing::default()
     });
     run
 }
@@ -204,4 +209,95 @@ fn json_keeps_every_sizing_figure() {
         serde_json::to_value(&a.fits).unwrap(),
         serde_json::to_value(&b.fits).unwrap()
     );
+}
+
+/// The fixture with a sweep over two CPU limits: the per-limit table and the suggested limit.
+fn limits_run() -> RunResult {
+    let mut r = run();
+    let s = r.sizing.as_mut().unwrap();
+    s.slo = Some("capacity.slo (p99 < 10 ms), and at least 90% of the rate achieved".into());
+    s.limits = vec![
+        LimitSummary {
+            cpu_limit: 0.25,
+            group: "c16 b0 cpu0.25".into(),
+            points: 3,
+            max_rps_within_slo: Some(500.0),
+            broke_at_rps: Some(1000.0),
+            broke_because: format!("p99 41.000 ms > 10 ms {NASTY}"),
+            throttled_from_rps: Some(1000.0),
+            throttle_measured: true,
+            vcpu_per_krps: Some(0.21),
+        },
+        LimitSummary {
+            cpu_limit: 1.0,
+            group: "c16 b0 cpu1".into(),
+            points: 3,
+            max_rps_within_slo: Some(2000.0),
+            throttle_measured: true,
+            vcpu_per_krps: Some(0.2),
+            ..LimitSummary::default()
+        },
+    ];
+    let plan = s.capacity.as_mut().unwrap();
+    plan.suggested_cpu_limit = Some(1.0);
+    plan.cpu_limit_reason =
+        Some("1000m is the smallest swept CPU limit that carries 943 rps".into());
+    plan.annotations[1].1 = "1000m".into();
+    r
+}
+
+#[test]
+fn per_limit_figures_and_the_suggested_limit_show_everywhere() {
+    let r = limits_run();
+    let md = markdown::render(&r);
+    let term = terminal::render(&r);
+    let page = html::render(&r);
+    let doc = parse(&page);
+    let html_text: String = doc
+        .descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect();
+    for out in [&md, &term, &html_text] {
+        for want in [
+            "max rps within SLO",
+            "throttled from rps",
+            "0.250 (250m)",
+            "1.000 (1000m)",
+            "c16 b0 cpu0.25",
+            "a point meets the SLO when capacity.slo (p99",
+            "suggested CPU limit 1.000 cores: 1000m is the smallest swept CPU limit",
+            "sidecar.istio.io/proxyCPULimit: \"1000m\"",
+            "c16 b0 cpu0.25: the SLO broke at 1000 rps: p99 41.000 ms",
+        ] {
+            assert!(out.contains(want), "lacks {want:?}:\n{out}");
+        }
+    }
+    // The 0.25 row: the SLO held to 500 rps, broke at 1000, throttled from 1000.
+    let row = term
+        .lines()
+        .find(|l| l.starts_with("0.250 (250m)"))
+        .expect("a row for 250m");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        &cells[2..9],
+        ["c16", "b0", "cpu0.25", "500", "1000", "1000", "0.210"]
+    );
+    assert!(md.contains("### Per CPU limit"), "{md}");
+    let section = doc
+        .descendants()
+        .find(|n| n.has_tag_name("section") && n.attribute("id") == Some("sizing"))
+        .expect("a sizing section");
+    let svgs = section
+        .descendants()
+        .filter(|n| n.has_tag_name("svg"))
+        .count();
+    assert_eq!(
+        svgs, 4,
+        "CPU fit, added latency, p99 per limit, find_max walk"
+    );
+    assert!(html_text.contains("p99 against rate under each CPU limit"));
+    assert!(!md.contains("<script>"), "{md}");
+    // A run without limits shows no such table.
+    assert!(!terminal::render(&run()).contains("per CPU limit"));
 }

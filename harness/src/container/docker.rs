@@ -68,7 +68,7 @@ pub enum DockerError {
 
     /// The managed Envoy install an image is built from failed.
     #[error(transparent)]
-    Envoy(#[from] super::EnvoyError),
+    Envoy(#[from] crate::envoy::EnvoyError),
 }
 
 impl DockerError {
