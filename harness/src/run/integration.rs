@@ -272,9 +272,7 @@ fn node_id(service: &str) -> String {
 /// `port:` if set), and an outbound listener per callee.
 fn wire(scenario: &Scenario) -> anyhow::Result<Vec<Wiring>> {
     let free = || -> anyhow::Result<SocketAddr> {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("choosing a loopback port")
+        super::ports::free_loopback_port().context("choosing a loopback port")
     };
     let upstreams: Vec<String> = scenario.upstreams.iter().map(|u| u.name.clone()).collect();
     let mut out = Vec::new();

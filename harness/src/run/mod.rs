@@ -17,6 +17,7 @@ mod mock_control;
 mod mock_endpoint;
 mod mock_fleet;
 mod plan;
+mod ports;
 mod progress;
 mod resources;
 mod rundir;

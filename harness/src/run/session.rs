@@ -83,7 +83,9 @@ async fn steps(
     let (control, xds_addr) = start_xds(&mut world.xds).await?;
     let listener = match scenario.envoy.listen_port {
         Some(port) => SocketAddr::from(([127, 0, 0, 1], port)),
-        None => free_port().context("choosing a port for Envoy's listener")?,
+        None => {
+            super::ports::free_loopback_port().context("choosing a port for Envoy's listener")?
+        }
     };
     let live = config::Live::new(scenario, endpoints.clone());
     let cfg = config::envoy_config(scenario, listener, &live);
@@ -210,13 +212,6 @@ fn container_info(image: &crate::scenario::EnvoyImage) -> gauntlet_reports::Cont
         cpus: image.cpus,
         memory_mb: image.memory.map(|b| b as f64 / (1024.0 * 1024.0)),
     }
-}
-
-/// Picks a free loopback port by binding port 0 and releasing it. Envoy binds it a moment
-/// later; the window for another process to take it is small and a clash fails loudly.
-fn free_port() -> std::io::Result<SocketAddr> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    l.local_addr()
 }
 
 async fn teardown(world: World, result: &mut RunResult) {

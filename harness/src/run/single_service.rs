@@ -195,8 +195,7 @@ fn wire(scenario: &Scenario, spec: &ServiceSpec) -> anyhow::Result<Wiring> {
     let port = |fixed: Option<u16>, what: &str| -> anyhow::Result<SocketAddr> {
         match fixed {
             Some(p) => Ok(SocketAddr::from(([127, 0, 0, 1], p))),
-            None => std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
+            None => super::ports::free_loopback_port()
                 .with_context(|| format!("choosing a port for {what}")),
         }
     };
