@@ -10,40 +10,16 @@ mod common;
 #[path = "common/docker.rs"]
 mod docker_support;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
-use docker_support::{assert_no_containers, block_on, engine, gauntlet_containers, mock_image};
+use docker_support::{
+    assert_no_containers, block_on, build_envoy_image, engine, envoy_image, gauntlet_containers,
+    kill_container_labelled, mock_image, Background, ENVOY_IMAGE,
+};
 use gauntlet::envoy::docker::{self, MANAGED_LABEL, NAME_PREFIX};
 use gauntlet_reports::{ResourceSummary, RunStatus};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use testcontainers::bollard::query_parameters::{
-    KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-};
-
-const IMAGE: &str = "gauntlet/envoy:1.40.0";
-
-/// Builds `gauntlet/envoy:1.40.0` once per test binary through the CLI (a no-op when the
-/// engine already has it with the same files).
-fn image() -> &'static str {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let started = Instant::now();
-        let out = gauntlet()
-            .args(["envoy", "image", "1.40.0"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", describe(&out));
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains(IMAGE), "{text}");
-        eprintln!("image: {} ({:?})", text.trim(), started.elapsed());
-    });
-    IMAGE
-}
 
 fn scenario(name: &str, envoy: &str, rate: u32, duration: &str, extra: &str) -> String {
     format!(
@@ -61,48 +37,8 @@ fn long_run(name: &str) -> String {
     )
 }
 
-/// A background run that is always ended: SIGINT (the orderly stop that removes its
-/// container), then SIGKILL if it hangs, so a failing test leaves nothing running.
-struct Background(Option<std::process::Child>);
-
-impl Background {
-    fn start(dir: &Path, yaml: &str) -> Self {
-        let mut child = spawn_run(dir, &scenario_file(dir, yaml));
-        let mut guard = Self(None);
-        wait_for_envoy_windows(dir, &mut child, 1);
-        guard.0 = Some(child);
-        guard
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.0.as_ref().unwrap().id() as i32)
-    }
-
-    fn wait(mut self) -> std::process::Output {
-        self.0.take().unwrap().wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let Some(mut child) = self.0.take() else {
-            return;
-        };
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
 fn container_envoy(cpus: &str) -> String {
-    format!("{{ image: \"{IMAGE}\", cpus: {cpus}, memory: 256Mi }}")
+    format!("{{ image: \"{ENVOY_IMAGE}\", cpus: {cpus}, memory: 256Mi }}")
 }
 
 /// Runs a scenario to completion and returns the Envoy step's resource summary.
@@ -122,7 +58,7 @@ fn throttling_shows_above_the_cpu_limit_and_not_below() {
     if !engine() {
         return;
     }
-    image();
+    envoy_image();
     let _serial = serial();
     // 0.1 cores is 10 ms of CPU per 100 ms period. At 20 rps Envoy needs a fraction of a
     // millisecond per period; at 3000 rps it needs several times its quota.
@@ -165,7 +101,7 @@ fn process_and_container_launchers_measure_the_same_added_latency() {
     if !engine() {
         return;
     }
-    image();
+    envoy_image();
     let _serial = serial();
     let rate = 200;
     let dir = scratch("containers-same-process");
@@ -176,7 +112,13 @@ fn process_and_container_launchers_measure_the_same_added_latency() {
     let dir = scratch("containers-same-container");
     let (c, _) = run_ok(
         &dir,
-        &scenario("cont", &format!("{{ image: \"{IMAGE}\" }}"), rate, "3s", ""),
+        &scenario(
+            "cont",
+            &format!("{{ image: \"{ENVOY_IMAGE}\" }}"),
+            rate,
+            "3s",
+            "",
+        ),
     );
     let (pa, ca) = (p.added_latency.unwrap(), c.added_latency.unwrap());
     eprintln!(
@@ -201,7 +143,7 @@ fn failed_and_killed_runs_leave_no_container() {
     if !engine() {
         return;
     }
-    image();
+    envoy_image();
     let _serial = serial();
     // A run whose gate fails: exit code 1, the container removed.
     let dir = scratch("containers-gate-fails");
@@ -234,19 +176,7 @@ fn failed_and_killed_runs_leave_no_container() {
     // Envoy's container killed from outside mid-run: the crash watch ends the run at once.
     let dir = scratch("containers-killed");
     let run = Background::start(&dir, &long_run("killed"));
-    block_on(async {
-        let d = docker::connect().await.unwrap();
-        let filters = HashMap::from([("label", vec![MANAGED_LABEL])]);
-        let options = ListContainersOptionsBuilder::new()
-            .filters(&filters)
-            .build();
-        let list = d.list_containers(Some(options)).await.unwrap();
-        assert_eq!(list.len(), 1, "{list:?}");
-        let kill = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
-        d.kill_container(list[0].id.as_deref().unwrap(), Some(kill))
-            .await
-            .unwrap();
-    });
+    kill_container_labelled(MANAGED_LABEL);
     let killed = Instant::now();
     let out = run.wait();
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
@@ -269,16 +199,12 @@ fn interrupted_run_leaves_no_container() {
     if !engine() {
         return;
     }
-    image();
+    envoy_image();
     let _serial = serial();
     let dir = scratch("containers-sigint");
     let run = Background::start(&dir, &long_run("sigint"));
     assert_eq!(gauntlet_containers().len(), 1);
-    kill(run.pid(), Signal::SIGINT).unwrap();
-    let out = run.wait();
-    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
-    assert_eq!(result(&dir).status, RunStatus::Interrupted);
-    assert_no_containers();
+    run.interrupt_and_check(&dir);
 }
 
 #[test]
@@ -286,21 +212,16 @@ fn image_builds_are_skipped_when_nothing_changed() {
     if !engine() {
         return;
     }
-    image();
+    envoy_image();
     // A rebuild must not swap the image under a run that is using it.
     let _serial = serial();
     let started = Instant::now();
-    let out = gauntlet()
-        .args(["envoy", "image", "1.40.0"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", describe(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = build_envoy_image();
     assert!(text.contains("up to date"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(20));
     let labels = block_on(async {
         let d = docker::connect().await.unwrap();
-        d.inspect_image(IMAGE)
+        d.inspect_image(ENVOY_IMAGE)
             .await
             .unwrap()
             .config
@@ -349,11 +270,11 @@ fn sweep_over_cpu_limits_finds_where_throttling_starts() {
     if !engine() {
         return;
     }
-    image();
+    envoy_image();
     let _serial = serial();
     let dir = scratch("containers-sweep-cpus");
     let yaml = format!(
-        "name: sweepcpu\nbaseline: false\nenvoy: {{ image: \"{IMAGE}\" }}\nupstreams:\n  backend: {{}}\n\
+        "name: sweepcpu\nbaseline: false\nenvoy: {{ image: \"{ENVOY_IMAGE}\" }}\nupstreams:\n  backend: {{}}\n\
          load: {{ rate: 100/s, duration: 2s, warmup: 500ms, connections: 8 }}\n\
          sweep: {{ rate: [50, 1000], cpus: [0.1, 1.0] }}\n"
     );
@@ -391,7 +312,7 @@ fn compare_runs_an_image_against_a_version() {
     if !engine() {
         return;
     }
-    image();
+    envoy_image();
     let _serial = serial();
     let dir = scratch("containers-compare");
     let scenario = scenario_file(
@@ -401,7 +322,12 @@ fn compare_runs_an_image_against_a_version() {
     let out = gauntlet()
         .arg("compare")
         .arg(&scenario)
-        .args(["--baseline-envoy", "1.40.0", "--candidate-image", IMAGE])
+        .args([
+            "--baseline-envoy",
+            "1.40.0",
+            "--candidate-image",
+            ENVOY_IMAGE,
+        ])
         .args(["--repeat", "1", "--quiet", "--out"])
         .arg(dir.join("cmp"))
         .output()
@@ -416,6 +342,6 @@ fn compare_runs_an_image_against_a_version() {
     assert_ne!(side("baseline-1").source, "container");
     let candidate = side("candidate-1");
     assert_eq!(candidate.source, "container");
-    assert_eq!(candidate.container.unwrap().image, IMAGE);
+    assert_eq!(candidate.container.unwrap().image, ENVOY_IMAGE);
     assert_no_containers();
 }

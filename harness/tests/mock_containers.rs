@@ -11,13 +11,12 @@ mod common;
 #[path = "common/docker.rs"]
 mod docker_support;
 
-use std::path::Path;
-
 use common::*;
-use docker_support::{assert_no_containers, engine, gauntlet_containers, mock_image};
+use docker_support::{
+    assert_no_containers, engine, gauntlet_containers, kill_container_labelled, mock_image,
+    Background,
+};
 use gauntlet_reports::{RunResult, RunStatus, StepResult};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 
 /// Envoy's counter for `name`, failing with what there is when it is missing.
 fn envoy_stat(step: &StepResult, name: &str) -> u64 {
@@ -53,9 +52,7 @@ fn shipped_scenario_runs_its_mocks_in_containers() {
     }
     let tag = mock_image();
     let _serial = serial();
-    let shipped =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/mocks-in-containers.yaml");
-    let yaml = std::fs::read_to_string(shipped).unwrap();
+    let yaml = shipped_text("mocks-in-containers");
     assert!(
         yaml.contains(&format!("image: {tag}")),
         "the shipped scenario names {tag}"
@@ -199,15 +196,10 @@ fn failed_and_interrupted_runs_leave_no_mock_container() {
         "name: sigint\nbaseline: false\nmocks: {{ image: \"{tag}\" }}\n{base}\
          load: {{ rate: 50/s, duration: 60s, warmup: 0 }}\n"
     );
-    let mut child = spawn_run(&dir, &scenario_file(&dir, &yaml));
-    wait_for_envoy_windows(&dir, &mut child, 1);
+    let run = Background::start(&dir, &yaml);
     let running = gauntlet_containers();
     assert_eq!(running.len(), 2, "{running:?}");
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
-    assert_eq!(result(&dir).status, RunStatus::Interrupted);
-    assert_no_containers();
+    run.interrupt_and_check(&dir);
 }
 
 /// A gRPC upstream in containers: the behaviour JSON carries the gRPC status mix, the mock
@@ -261,27 +253,10 @@ fn a_mock_container_that_dies_fails_the_run() {
          upstreams:\n  backend: {{ endpoints: 2 }}\nenvoy: {{ version: \"1.40.0\" }}\n\
          load: {{ rate: 50/s, duration: 60s, warmup: 0 }}\n"
     );
-    let mut child = spawn_run(&dir, &scenario_file(&dir, &yaml));
-    wait_for_envoy_windows(&dir, &mut child, 1);
-    docker_support::block_on(async {
-        use testcontainers::bollard::query_parameters::{
-            KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-        };
-        let d = gauntlet::envoy::docker::connect().await.unwrap();
-        let filters =
-            std::collections::HashMap::from([("label", vec!["org.gauntlet.mock.endpoint=1"])]);
-        let options = ListContainersOptionsBuilder::new()
-            .filters(&filters)
-            .build();
-        let list = d.list_containers(Some(options)).await.unwrap();
-        assert_eq!(list.len(), 1, "{list:?}");
-        let kill = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
-        d.kill_container(list[0].id.as_deref().unwrap(), Some(kill))
-            .await
-            .unwrap();
-    });
+    let run = Background::start(&dir, &yaml);
+    kill_container_labelled("org.gauntlet.mock.endpoint=1");
     let killed = std::time::Instant::now();
-    let out = child.wait_with_output().unwrap();
+    let out = run.wait();
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(
         killed.elapsed() < std::time::Duration::from_secs(15),

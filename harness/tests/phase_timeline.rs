@@ -5,35 +5,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::sync::OnceLock;
-
 use common::*;
 use gauntlet_reports::graph::{GraphEdge, ServiceGraph};
 use gauntlet_reports::RunResult;
-
-/// Builds `gauntlet-mock` (the single-service scenario's service) next to `gauntlet`, once.
-fn mock_binary() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let gauntlet = Path::new(env!("CARGO_BIN_EXE_gauntlet"));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "gauntlet-mocks",
-            "--bin",
-            "gauntlet-mock",
-        ]);
-        if gauntlet.parent().is_some_and(|d| d.ends_with("release")) {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().expect("run cargo build").success());
-    });
-}
 
 fn edge<'a>(g: &'a ServiceGraph, from: &str, to: &str) -> &'a GraphEdge {
     g.edge(from, to)
@@ -77,10 +51,7 @@ gates:
 fn integration_route_fault_mid_step_hits_one_edge_after_the_event() {
     let _serial = serial();
     let dir = scratch("phase-timeline-integration");
-    let out = run(&dir, &scenario_file(&dir, INTEGRATION));
-    assert!(out.status.success(), "{}", describe(&out));
-    let r = result(&dir);
-    assert!(r.gates.iter().all(|g| g.passed), "{:#?}", r.gates);
+    let r = run_passing(&dir, INTEGRATION);
     let event = &r.events[0];
     assert!(event.error.is_none() && event.ack_ms.is_some(), "{event:?}");
     assert!(event.action.ends_with("to gauntlet-bff"), "{event:?}");
@@ -156,10 +127,7 @@ fn single_service_hops_leave_out_baseline_and_warmup_and_take_route_changes() {
     mock_binary();
     let _serial = serial();
     let dir = scratch("phase-timeline-single");
-    let out = run(&dir, &scenario_file(&dir, &single_service()));
-    assert!(out.status.success(), "{}", describe(&out));
-    let r = result(&dir);
-    assert!(r.gates.iter().all(|g| g.passed), "{:#?}", r.gates);
+    let r = run_passing(&dir, &single_service());
     let change = r.events.iter().find(|e| e.label == "no-retries").unwrap();
     assert!(
         change.error.is_none() && change.ack_ms.is_some(),

@@ -3,69 +3,27 @@
 //! becomes healthy or dies mid-run fails the run clearly and leaves nothing running.
 //!
 //! The service under test is `gauntlet-mock` in service mode, found next to the `gauntlet`
-//! binary. Cargo builds a test only its own crate's binaries, so [`mock_binary`] builds
+//! binary. Cargo builds a test only its own crate's binaries, so `common::mock_binary` builds
 //! `gauntlet-mock` first (a no-op when it is up to date).
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 
 use common::*;
-
-/// Builds `gauntlet-mock` into the directory `gauntlet` is in, once per test process.
-fn mock_binary() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let gauntlet = Path::new(env!("CARGO_BIN_EXE_gauntlet"));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "gauntlet-mocks",
-            "--bin",
-            "gauntlet-mock",
-        ]);
-        if gauntlet.parent().is_some_and(|d| d.ends_with("release")) {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building gauntlet-mock failed");
-        assert!(gauntlet.with_file_name("gauntlet-mock").is_file());
-    });
-}
-
-fn shipped(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.yaml"))
-}
-
-/// The shipped scenario with a shorter load (and no warmup, so every request the client
-/// sent is in its counts, as it is in Envoy's).
-fn short(name: &str, load: &str) -> String {
-    let text = std::fs::read_to_string(shipped(name)).expect("read scenario");
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("load:"))
-        .expect("a one-line load");
-    text.replace(line, load)
-}
 
 #[test]
 fn single_service_scenario_holds_its_gates_and_reports_every_hop() {
     mock_binary();
     let _serial = serial();
     let dir = scratch("phases-single-service");
-    let yaml = short(
-        "single-service",
+    // A shorter load, and no warmup, so every request the client sent is in its counts, as
+    // it is in Envoy's.
+    let yaml = with_load(
+        &shipped_text("single-service"),
         "load: { rate: 150/s, connections: 4, duration: 2s, warmup: 0s, request: { path: /checkout } }",
     );
-    let out = run(&dir, &scenario_file(&dir, &yaml));
-    let r = result(&dir);
-    assert!(out.status.success(), "{}", describe(&out));
-    assert!(r.gates.iter().all(|g| g.passed), "{:#?}", r.gates);
+    let r = run_passing(&dir, &yaml);
     let g = r.graph.as_ref().expect("the result has the hops");
     let envoy = step(&r, "envoy");
     let inbound = g.edge("load", "checkout").expect("ingress hop");
@@ -254,15 +212,11 @@ fn a_service_that_dies_mid_run_fails_the_run() {
 fn integration_graph_agrees_with_the_mocks_and_blames_the_flaky_edge() {
     let _serial = serial();
     let dir = scratch("phases-integration");
-    let text = std::fs::read_to_string(shipped("integration")).expect("read scenario");
-    let yaml = text.replace(
+    let yaml = shipped_text("integration").replace(
         "phase: integration\n",
         "phase: integration\nbaseline: false\n",
     );
-    let out = run(&dir, &scenario_file(&dir, &yaml));
-    let r = result(&dir);
-    assert!(out.status.success(), "{}", describe(&out));
-    assert!(r.gates.iter().all(|g| g.passed), "{:#?}", r.gates);
+    let r = run_passing(&dir, &yaml);
     let g = r.graph.as_ref().expect("the service graph");
     assert_eq!(g.phase, "integration");
     let envoy = step(&r, "envoy");

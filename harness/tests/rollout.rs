@@ -7,35 +7,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::sync::OnceLock;
 
 use common::*;
 use gauntlet::scenario::{self, Limits, ScenarioError, ScenarioFile};
 use gauntlet_reports::plan::{PhaseVerdict, PlanResult};
-
-/// Builds `gauntlet-mock` into the directory `gauntlet` is in (the rollout's service under
-/// test), once per test process; a no-op when it is up to date.
-fn mock_binary() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let gauntlet = Path::new(env!("CARGO_BIN_EXE_gauntlet"));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "gauntlet-mocks",
-            "--bin",
-            "gauntlet-mock",
-        ]);
-        if gauntlet.parent().is_some_and(|d| d.ends_with("release")) {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().expect("run cargo build").success());
-    });
-}
 
 // `ScenarioError` is large by design (see `scenario`): it carries its whole context.
 #[allow(clippy::result_large_err)]
@@ -174,7 +149,7 @@ fn phases_are_named_after_the_file_unless_named_and_one_phase_files_are_unchange
 
 #[test]
 fn validate_checks_every_phase_of_the_shipped_rollout() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/rollout.yaml");
+    let file = shipped("rollout");
     let out = gauntlet().arg("validate").arg(&file).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", describe(&out));
@@ -187,7 +162,7 @@ fn rollout_runs_both_phases_and_puts_their_hops_side_by_side() {
     mock_binary();
     let _serial = serial();
     let dir = scratch("rollout-shipped");
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/rollout.yaml");
+    let file = shipped("rollout");
     let out = run(&dir, &file);
     assert!(out.status.success(), "{}", describe(&out));
     let plan = plan_read(&dir);

@@ -11,50 +11,33 @@ mod common;
 #[path = "common/docker.rs"]
 mod docker_support;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::process::Child;
 
 use common::*;
-use docker_support::{assert_no_containers, block_on, engine, mock_image};
-use gauntlet::envoy::docker;
+use docker_support::{
+    assert_no_containers, engine, kill_container_labelled, mock_image, Background,
+};
 use gauntlet::service::SERVICE_LABEL;
 use gauntlet_reports::RunStatus;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use testcontainers::bollard::query_parameters::{
-    KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-};
-
-fn shipped() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/single-service-image.yaml");
-    std::fs::read_to_string(path).expect("read the shipped scenario")
-}
-
-/// The shipped scenario with `load` instead of its own.
-fn shipped_with(load: &str) -> String {
-    let text = shipped();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("load:"))
-        .expect("a one-line load");
-    text.replace(line, load)
-}
 
 /// The shipped scenario with a shorter load (no warmup, so the client's counts are Envoy's).
 fn short_shipped() -> String {
-    shipped_with(
+    with_load(
+        &shipped_text("single-service-image"),
         "load: { rate: 150/s, connections: 4, duration: 2s, warmup: 0s, request: { path: /checkout } }",
     )
 }
 
 /// The shipped scenario for a minute and without a baseline step, for tests that end it.
 fn long_shipped() -> String {
-    shipped_with("load: { rate: 50/s, duration: 60s, warmup: 0s, request: { path: /checkout } }")
-        .replace(
-            "phase: single-service\n",
-            "phase: single-service\nbaseline: false\n",
-        )
+    with_load(
+        &shipped_text("single-service-image"),
+        "load: { rate: 50/s, duration: 60s, warmup: 0s, request: { path: /checkout } }",
+    )
+    .replace(
+        "phase: single-service\n",
+        "phase: single-service\nbaseline: false\n",
+    )
 }
 
 #[test]
@@ -69,10 +52,7 @@ fn a_service_image_holds_its_gates_and_reports_every_hop() {
     );
     let _serial = serial();
     let dir = scratch("service-image");
-    let out = run(&dir, &scenario_file(&dir, &short_shipped()));
-    let r = result(&dir);
-    assert!(out.status.success(), "{}", describe(&out));
-    assert!(r.gates.iter().all(|g| g.passed), "{:#?}", r.gates);
+    let r = run_passing(&dir, &short_shipped());
     let g = r.graph.as_ref().expect("the result has the hops");
     let envoy = step(&r, "envoy");
     let inbound = g.edge("load", "checkout").expect("ingress hop");
@@ -172,52 +152,9 @@ fn an_image_service_that_fails_to_start_says_why_and_is_removed() {
     assert_no_containers();
 }
 
-/// A background run that is always ended (SIGKILL if the test did not end it), so a failing
-/// test leaves no Gauntlet running.
-struct Background(Option<Child>);
-
-impl Background {
-    fn start(dir: &Path, yaml: &str) -> Self {
-        let mut child = spawn_run(dir, &scenario_file(dir, yaml));
-        wait_for_envoy_windows(dir, &mut child, 1);
-        Self(Some(child))
-    }
-
-    fn interrupt(&self) {
-        let pid = self.0.as_ref().unwrap().id() as i32;
-        kill(Pid::from_raw(pid), Signal::SIGINT).unwrap();
-    }
-
-    fn wait(mut self) -> std::process::Output {
-        self.0.take().unwrap().wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// Kills the container of service `name` through the engine, as an OOM kill would.
 fn kill_service_container(name: &str) {
-    block_on(async {
-        let d = docker::connect().await.unwrap();
-        let label = format!("{SERVICE_LABEL}={name}");
-        let filters = HashMap::from([("label", vec![label.as_str()])]);
-        let options = ListContainersOptionsBuilder::new()
-            .filters(&filters)
-            .build();
-        let list = d.list_containers(Some(options)).await.unwrap();
-        assert_eq!(list.len(), 1, "{list:?}");
-        let signal = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
-        d.kill_container(list[0].id.as_deref().unwrap(), Some(signal))
-            .await
-            .unwrap();
-    });
+    kill_container_labelled(&format!("{SERVICE_LABEL}={name}"));
 }
 
 #[test]
@@ -229,11 +166,7 @@ fn an_interrupted_run_or_a_killed_service_container_leaves_no_container() {
     let _serial = serial();
     let dir = scratch("service-image-interrupted");
     let run = Background::start(&dir, &long_shipped());
-    run.interrupt();
-    let out = run.wait();
-    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
-    assert_eq!(result(&dir).status, RunStatus::Interrupted);
-    assert_no_containers();
+    run.interrupt_and_check(&dir);
 
     // The engine's exit watch sees the container die and stops the step at once.
     let dir = scratch("service-image-killed");

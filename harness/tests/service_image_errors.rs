@@ -3,40 +3,13 @@
 //! `cpus`, `memory`) refused with a command, `cwd` refused with an image, and each error
 //! naming its line, column and field. No Docker engine is needed: this is validation only.
 
+#[path = "common/scenario_check.rs"]
+mod scenario_check;
+
 use std::path::Path;
 
-use gauntlet::scenario::{self, ScenarioError, ServiceKind, ServiceRun};
-
-/// `L:C field: message`, the form expectations are written in (as in `scenario_errors.rs`).
-fn summary(e: &ScenarioError) -> String {
-    let pos = match (e.line, e.column) {
-        (Some(l), Some(c)) => format!("{l}:{c}"),
-        _ => "-".to_string(),
-    };
-    format!("{pos} {}: {}", e.field.as_deref().unwrap_or("-"), e.message)
-}
-
-/// Checks that `yaml`'s first error is `L:C field` with a message containing the fragment,
-/// and that every error carries a hint.
-fn check(yaml: &str, expected: &str) {
-    let err = match scenario::parse(yaml, Path::new("x.yaml")) {
-        Ok(s) => panic!("expected `{expected}`, but it parsed: {s:#?}\n--- input:\n{yaml}"),
-        Err(e) => e,
-    };
-    let (head, fragment) = expected.split_once(": ").unwrap_or((expected, ""));
-    let got = summary(&err);
-    assert!(
-        got.starts_with(&format!("{head}: ")) && err.message.contains(fragment),
-        "expected `{expected}`\n     got `{got}`\n--- full error:\n{err}\n--- input:\n{yaml}"
-    );
-    for e in err.all() {
-        assert!(
-            e.hint.as_deref().is_some_and(|h| !h.is_empty()),
-            "no hint in `{}`",
-            summary(e)
-        );
-    }
-}
+use gauntlet::scenario::{self, ServiceKind, ServiceRun};
+use scenario_check::check;
 
 /// A single-service scenario whose `service:` mapping is `service` (on line 3).
 fn single(service: &str) -> String {

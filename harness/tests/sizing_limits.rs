@@ -12,9 +12,7 @@ mod common;
 mod docker_support;
 
 use common::*;
-use docker_support::{assert_no_containers, engine};
-
-const IMAGE: &str = "gauntlet/envoy:1.40.0";
+use docker_support::{assert_no_containers, engine, envoy_image};
 
 #[test]
 fn capacity_slo_is_validated_like_find_max_rps_slo() {
@@ -57,16 +55,10 @@ fn a_sweep_over_cpu_limits_finds_each_limits_rate_and_suggests_a_limit() {
         return;
     }
     let _serial = serial();
-    let out = gauntlet()
-        .args(["envoy", "image", "1.40.0"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", describe(&out));
+    let image = envoy_image();
     let dir = scratch("sizing-limits-sweep");
-    let shipped =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/sizing-limits.yaml");
-    let yaml = std::fs::read_to_string(shipped).unwrap();
-    assert!(yaml.contains(IMAGE));
+    let yaml = shipped_text("sizing-limits");
+    assert!(yaml.contains(image));
     let out = run(&dir, &scenario_file(&dir, &yaml));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let r = result(&dir);

@@ -21,6 +21,11 @@ pub struct ServiceGraph {
     pub seconds: f64,
     pub nodes: Vec<GraphNode>,
     pub edges: Vec<GraphEdge>,
+    /// The sidecar Envoys that carried the edges (`ingress`, `egress`, `sidecar:<service>`,
+    /// as the edges' `via` names them), kind `sidecar`, with their CPU and memory over the
+    /// window and, in a container, its image, limits and throttling.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<GraphNode>,
     /// Another phase's hops side by side with these (`compare_with:` in the scenario).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compared: Option<PhaseComparison>,
@@ -71,17 +76,46 @@ pub struct HopFigures {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GraphNode {
     pub name: String,
-    /// `load`, `service` (a process Gauntlet started), `mock-service` (built in) or `mock`.
+    /// `load`, `service` (a process or container Gauntlet started), `mock-service` (built
+    /// in), `mock`, or `sidecar` (in [`ServiceGraph::proxies`]).
     pub kind: String,
     /// Requests the node counted itself, when it counts (mocks do).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counted: Option<u64>,
-    /// Mean CPU of the process over the step, in cores, when it is a process.
+    /// Mean CPU over the step, in cores: of the process, or of the container's cgroup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_cores: Option<f64>,
-    /// Resident memory at the end of the step, in MiB, when it is a process.
+    /// Memory at the end of the step, in MiB: a process's resident memory, or a container's
+    /// working set (cgroup usage less inactive file pages) when `container.cgroup`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_mb: Option<f64>,
+    /// The container it ran in, when it ran in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<NodeContainer>,
+}
+
+/// A node's container: its image, its limits (`None`: unlimited) and, when its cgroup could
+/// be read, the CPU throttling over the window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeContainer {
+    pub image: String,
+    /// CPU limit in cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Memory limit, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<f64>,
+    /// Whether the node's CPU and memory figures are the container's cgroup's (every process
+    /// in it); otherwise they are `/proc` of its main process.
+    pub cgroup: bool,
+    /// CFS periods over the window, and how many of them were throttled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub periods: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_periods: Option<u64>,
+    /// Time the container was held back by its CPU limit over the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_ms: Option<f64>,
 }
 
 /// One caller → callee hop through one Envoy listener.

@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use crate::graph::{opt_ms, GraphEdge, GraphNode, HopPair, PhaseComparison, ServiceGraph};
+use crate::graph::{
+    opt_ms, GraphEdge, GraphNode, HopPair, NodeContainer, PhaseComparison, ServiceGraph,
+};
 use crate::html::escape;
 use crate::model::RunResult;
 
@@ -49,9 +51,38 @@ fn node_line(n: &GraphNode) -> Option<String> {
         parts.push(format!("{c:.3} cores"));
     }
     if let Some(m) = n.rss_mb {
-        parts.push(format!("RSS {m:.1} MiB"));
+        let what = match &n.container {
+            Some(c) if c.cgroup => "working set",
+            _ => "RSS",
+        };
+        parts.push(format!("{what} {m:.1} MiB"));
+    }
+    if let Some(c) = &n.container {
+        parts.push(container_text(c));
     }
     (!parts.is_empty()).then(|| format!("{} ({}): {}", n.name, n.kind, parts.join(", ")))
+}
+
+/// `container gauntlet/envoy:1.40.0 (0.50 cores, 256 MiB), throttled 3/50 periods (12 ms)`.
+fn container_text(c: &NodeContainer) -> String {
+    let mut limits = Vec::new();
+    if let Some(cpus) = c.cpus {
+        limits.push(format!("{cpus:.2} cores"));
+    }
+    if let Some(m) = c.memory_mb {
+        limits.push(format!("{m:.0} MiB"));
+    }
+    let mut text = format!("container {}", c.image);
+    if !limits.is_empty() {
+        let _ = write!(text, " ({})", limits.join(", "));
+    }
+    if let (Some(p), Some(t)) = (c.periods, c.throttled_periods) {
+        let _ = write!(text, ", throttled {t}/{p} periods");
+        if let Some(ms) = c.throttled_ms {
+            let _ = write!(text, " ({ms:.0} ms)");
+        }
+    }
+    text
 }
 
 const COMPARE_HEAD: [&str; 9] = [
@@ -134,7 +165,7 @@ pub fn terminal(out: &mut String, r: &RunResult) {
     for row in &rows {
         line(out, row);
     }
-    for n in g.nodes.iter().filter_map(node_line) {
+    for n in g.nodes.iter().chain(&g.proxies).filter_map(node_line) {
         let _ = writeln!(out, "  {n}");
     }
     if let Some(c) = &g.compared {
@@ -162,7 +193,7 @@ pub fn markdown(out: &mut String, r: &RunResult) {
             .collect();
         let _ = writeln!(out, "| {} |", row.join(" | "));
     }
-    for n in g.nodes.iter().filter_map(node_line) {
+    for n in g.nodes.iter().chain(&g.proxies).filter_map(node_line) {
         let _ = writeln!(out, "\n- {}", crate::markdown::escape(&n));
     }
     if let Some(c) = &g.compared {
@@ -217,7 +248,7 @@ pub fn html(out: &mut String, r: &RunResult) {
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
-    for n in g.nodes.iter().filter_map(node_line) {
+    for n in g.nodes.iter().chain(&g.proxies).filter_map(node_line) {
         let _ = writeln!(out, "<p>{}</p>", escape(&n));
     }
     if let Some(c) = &g.compared {
@@ -379,6 +410,7 @@ mod tests {
                 node("db", "mock"),
             ],
             edges: vec![edge("load", "bff<&>", 0), edge("bff<&>", "db", 3)],
+            proxies: vec![],
             compared: None,
         }
     }
@@ -386,6 +418,36 @@ mod tests {
     #[test]
     fn columns_follow_the_calls() {
         assert_eq!(columns(&graph()), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_container_node_shows_its_limits_and_throttling() {
+        let sidecar = GraphNode {
+            name: "egress".into(),
+            kind: "sidecar".into(),
+            cpu_cores: Some(0.25),
+            rss_mb: Some(40.0),
+            container: Some(NodeContainer {
+                image: "gauntlet/envoy:1.40.0".into(),
+                cpus: Some(0.5),
+                memory_mb: Some(256.0),
+                cgroup: true,
+                periods: Some(50),
+                throttled_periods: Some(3),
+                throttled_ms: Some(12.4),
+            }),
+            ..GraphNode::default()
+        };
+        assert_eq!(
+            node_line(&sidecar).unwrap(),
+            "egress (sidecar): 0.250 cores, working set 40.0 MiB, container \
+             gauntlet/envoy:1.40.0 (0.50 cores, 256 MiB), throttled 3/50 periods (12 ms)"
+        );
+        // A sidecar shows in the node lines but not as a box of the graph.
+        let mut g = graph();
+        g.proxies.push(sidecar);
+        assert_eq!(columns(&g).len(), 3);
+        assert!(!svg(&g).contains(">egress<"));
     }
 
     #[test]

@@ -173,7 +173,7 @@ pub(crate) fn open_suite(out: &mut String, h: &SuiteHeader) {
     );
 }
 
-fn attr(s: &str) -> String {
+pub(crate) fn attr(s: &str) -> String {
     escape(s, true)
 }
 
@@ -238,27 +238,16 @@ mod tests {
     ) -> RunResult {
         let at = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
         RunResult {
-            schema: crate::model::SCHEMA.into(),
             gauntlet_version: "0.1.0".into(),
-            name: name.into(),
-            phase: "benchmark".into(),
             status,
             error: error.map(str::to_string),
-            started_at: at,
             finished_at: at + chrono::Duration::milliseconds(12_345),
             machine: Machine {
                 hostname: "ci & co".into(),
                 ..Machine::default()
             },
-            envoy: None,
-            scenario: serde_json::Value::Null,
-            steps: Vec::new(),
-            added_latency: None,
-            events: Vec::new(),
-            xds: Vec::new(),
             gates,
-            sizing: None,
-            graph: None,
+            ..RunResult::started(name, "benchmark", at)
         }
     }
 

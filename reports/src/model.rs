@@ -379,6 +379,32 @@ pub struct XdsPush {
 }
 
 impl RunResult {
+    /// A run as it starts: `completed` until something says otherwise, on an unknown
+    /// machine and scenario, with nothing measured yet (no steps, events, pushes, gates,
+    /// sizing or hops).
+    pub fn started(name: &str, phase: &str, started_at: DateTime<Utc>) -> Self {
+        RunResult {
+            schema: SCHEMA.to_string(),
+            gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
+            name: name.to_string(),
+            phase: phase.to_string(),
+            status: RunStatus::Completed,
+            error: None,
+            started_at,
+            finished_at: started_at,
+            machine: Machine::default(),
+            envoy: None,
+            scenario: serde_json::Value::Null,
+            steps: Vec::new(),
+            added_latency: None,
+            events: Vec::new(),
+            xds: Vec::new(),
+            gates: Vec::new(),
+            sizing: None,
+            graph: None,
+        }
+    }
+
     /// The step with this name.
     pub fn step(&self, name: &str) -> Option<&StepResult> {
         self.steps.iter().find(|s| s.name == name)

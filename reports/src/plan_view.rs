@@ -5,11 +5,9 @@
 use std::fmt::Write;
 
 use crate::graph::{opt_ms, HopPair};
-use crate::html::escape;
+use crate::html::{close_page, escape, open_page};
 use crate::plan::{PhaseVerdict, PlanComparison, PlanPhase, PlanResult};
 use crate::RunResult;
-
-const STYLE: &str = include_str!("html/style.css");
 
 const PHASE_HEAD: [&str; 6] = ["phase", "kind", "verdict", "gates", "hops", "directory"];
 
@@ -196,13 +194,11 @@ pub fn html(p: &PlanResult) -> String {
         ("bad", "FAIL")
     };
     let mut out = String::with_capacity(16 * 1024);
+    open_page(&mut out, &format!("Gauntlet phases · {}", p.name), "");
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n\
-         <meta charset=\"utf-8\"/>\n<title>Gauntlet phases · {}</title>\n<style>\n{STYLE}</style>\n\
-         </head>\n<body>\n<header class=\"{class}\">\n<h1><span class=\"badge {class}\">{badge}</span> \
+        "<header class=\"{class}\">\n<h1><span class=\"badge {class}\">{badge}</span> \
          {}</h1>\n</header>\n<section id=\"phases\">\n<h2>Phases</h2>\n",
-        escape(&p.name),
         escape(&headline(p))
     );
     let head = PHASE_HEAD.map(String::from);
@@ -246,37 +242,64 @@ pub fn html(p: &PlanResult) -> String {
         html_table(&mut out, &COMPARE_HEAD.map(String::from), &rows);
         out.push_str("</section>\n");
     }
-    let _ = write!(
-        out,
-        "<footer>Gauntlet {} · {} · every figure on this page is as stored in plan.json.</footer>\n</body>\n</html>\n",
-        escape(&p.gauntlet_version),
-        escape(&p.schema)
-    );
+    close_page(&mut out, &p.gauntlet_version, &p.schema, "plan.json");
     out
 }
 
-/// JUnit XML with one test suite per phase that ran (each as `junit::render` writes it).
-pub fn junit(phases: &[RunResult]) -> String {
+/// JUnit XML with one test suite per phase of the plan, in plan order: a phase that ran as
+/// `junit::render` writes it; one that did not (skipped after an earlier phase failed or a
+/// signal, or unable to start) as a suite of one skipped or errored case, so CI sees every
+/// phase the plan holds.
+pub fn junit(plan: &PlanResult, phases: &[RunResult]) -> String {
     let mut suites = String::new();
     let (mut tests, mut failures, mut errors) = (0, 0, 0);
-    for r in phases {
-        tests += r.gates.len() + usize::from(r.status != crate::RunStatus::Completed);
-        failures += r.gates.iter().filter(|g| !g.passed).count();
-        errors += usize::from(r.status != crate::RunStatus::Completed);
-        let one = crate::junit::render(r);
-        // The suite is everything between the `<testsuites>` line and its closing tag.
-        let inner = one
-            .split_once("\n  <testsuite ")
-            .and_then(|(_, rest)| rest.rsplit_once("</testsuites>"))
-            .map(|(suite, _)| suite);
-        if let Some(suite) = inner {
-            suites.push_str("  <testsuite ");
-            suites.push_str(suite);
+    for entry in &plan.phases {
+        match phases.iter().find(|r| r.name == entry.name) {
+            Some(r) => {
+                tests += r.gates.len() + usize::from(r.status != crate::RunStatus::Completed);
+                failures += r.gates.iter().filter(|g| !g.passed).count();
+                errors += usize::from(r.status != crate::RunStatus::Completed);
+                suites.push_str(&run_suite(r));
+            }
+            None => {
+                tests += 1;
+                let failed = entry.verdict != PhaseVerdict::Skipped;
+                errors += usize::from(failed);
+                suites.push_str(&not_run_suite(entry, failed));
+            }
         }
     }
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"gauntlet\" tests=\"{tests}\" \
          failures=\"{failures}\" errors=\"{errors}\">\n{suites}</testsuites>\n"
+    )
+}
+
+/// The `<testsuite>` element of one run: everything between the `<testsuites>` line and
+/// its closing tag of `junit::render`'s document.
+fn run_suite(r: &RunResult) -> String {
+    let one = crate::junit::render(r);
+    one.split_once("\n  <testsuite ")
+        .and_then(|(_, rest)| rest.rsplit_once("</testsuites>"))
+        .map(|(suite, _)| format!("  <testsuite {suite}"))
+        .unwrap_or_default()
+}
+
+/// A suite for a phase that did not run: one case, skipped, or errored when it could not
+/// start.
+fn not_run_suite(entry: &PlanPhase, failed: bool) -> String {
+    // Named as `junit::render` names a run's suite.
+    let name = crate::junit::attr(&format!("gauntlet.{}", entry.name));
+    let why = crate::junit::attr(entry.error.as_deref().unwrap_or("not run"));
+    let (errors, skipped, body) = if failed {
+        (1, 0, format!("<error message=\"{why}\"/>"))
+    } else {
+        (0, 1, format!("<skipped message=\"{why}\"/>"))
+    };
+    format!(
+        "  <testsuite name=\"{name}\" tests=\"1\" failures=\"0\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"0.000\">\n    \
+         <testcase classname=\"{name}\" name=\"phase {}\">{body}</testcase>\n  </testsuite>\n",
+        crate::junit::attr(&entry.phase)
     )
 }
 
@@ -376,5 +399,42 @@ mod tests {
         };
         roxmltree::Document::parse_with_options(&page, opts).expect("well-formed XHTML");
         assert!(page.contains("r&lt;&amp;&gt;") && page.contains("01-two/report.html"));
+    }
+
+    #[test]
+    fn junit_has_a_suite_for_every_phase_even_those_that_did_not_run() {
+        let mut p = plan();
+        p.phases[1].verdict = PhaseVerdict::Skipped;
+        p.phases[1].error = Some("phase `one` did not complete".into());
+        p.phases.push(PlanPhase {
+            name: "three".into(),
+            verdict: PhaseVerdict::RunError,
+            error: Some("cannot create <dir>".into()),
+            ..p.phases[0].clone()
+        });
+        let one = RunResult::started("one", "single-service", chrono::Utc::now());
+        let xml = junit(&p, &[one]);
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+        let suites: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testsuite"))
+            .map(|n| n.attribute("name").unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(suites, ["gauntlet.one", "gauntlet.two", "gauntlet.three"]);
+        let skipped = doc
+            .descendants()
+            .find(|n| n.has_tag_name("skipped"))
+            .unwrap();
+        assert_eq!(
+            skipped.attribute("message"),
+            Some("phase `one` did not complete")
+        );
+        let error = doc.descendants().find(|n| n.has_tag_name("error")).unwrap();
+        assert_eq!(error.attribute("message"), Some("cannot create <dir>"));
+        let root = doc.root_element();
+        assert_eq!(
+            (root.attribute("tests"), root.attribute("errors")),
+            (Some("2"), Some("1"))
+        );
     }
 }

@@ -320,15 +320,7 @@ impl RunningContainer {
 
     /// Resolves as soon as the container exits; independent of `self`.
     pub fn exited(&self) -> impl std::future::Future<Output = ExitInfo> + Send + 'static {
-        let mut exit = self.exit.clone();
-        async move {
-            let info = exit
-                .wait_for(Option::is_some)
-                .await
-                .ok()
-                .and_then(|i| i.clone());
-            info.unwrap_or_else(|| exit_info(None, true))
-        }
+        ExitInfo::reported(self.exit.clone())
     }
 
     pub fn exit_watch(&self) -> watch::Receiver<Option<ExitInfo>> {

@@ -88,22 +88,10 @@ impl Envoy {
 
     /// Resolves as soon as Envoy exits; independent of `self`.
     pub fn exited(&self) -> impl Future<Output = ExitInfo> + Send + 'static {
-        let mut exit = match self {
+        ExitInfo::reported(match self {
             Envoy::Process(p) => p.exit_watch(),
             Envoy::Container(c) => c.exit_watch(),
-        };
-        async move {
-            let info = exit
-                .wait_for(Option::is_some)
-                .await
-                .ok()
-                .and_then(|i| i.clone());
-            info.unwrap_or(ExitInfo {
-                code: None,
-                signal: None,
-                requested: true,
-            })
-        }
+        })
     }
 
     pub fn exit_info(&self) -> Option<ExitInfo> {

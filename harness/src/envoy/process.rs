@@ -115,6 +115,24 @@ impl ExitInfo {
         }
     }
 
+    /// Resolves with the exit `watch` reports (at once if it already has); independent of
+    /// whoever handed out the watch, so it can be raced against a load run with `select!`.
+    /// A watch closed without a report means its sender (a child's supervisor, a
+    /// container's waiter) was dropped with its runtime, and the child with it
+    /// (kill_on_drop, the container removed): a stop Gauntlet asked for.
+    pub(crate) async fn reported(mut watch: watch::Receiver<Option<ExitInfo>>) -> ExitInfo {
+        let info = watch
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|i| i.clone());
+        info.unwrap_or(ExitInfo {
+            code: None,
+            signal: None,
+            requested: true,
+        })
+    }
+
     /// Exit code 0.
     pub fn success(&self) -> bool {
         self.code == Some(0)

@@ -45,21 +45,7 @@ impl Supervised {
 
     /// Resolves with the exit as soon as the supervisor reports it.
     pub(crate) fn exited(&self) -> impl Future<Output = ExitInfo> + Send + 'static {
-        let mut exit = self.exit.clone();
-        async move {
-            let info = exit
-                .wait_for(Option::is_some)
-                .await
-                .ok()
-                .and_then(|i| i.clone());
-            // No report means the supervisor was dropped with its runtime, and the child
-            // with it (kill_on_drop).
-            info.unwrap_or(ExitInfo {
-                code: None,
-                signal: None,
-                requested: true,
-            })
-        }
+        ExitInfo::reported(self.exit.clone())
     }
 
     /// SIGKILLs the child and waits until it is reaped.

@@ -5,30 +5,14 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use gauntlet_reports::{LoadSummary, Machine, RunResult, RunStatus, StepResult, Window};
+use gauntlet_reports::{LoadSummary, RunResult, StepResult, Window};
 
 use super::*;
 
 fn run(steps: Vec<StepResult>) -> RunResult {
     RunResult {
-        schema: "gauntlet.result/v1".into(),
-        gauntlet_version: "test".into(),
-        name: "grpc".into(),
-        phase: "benchmark".into(),
-        status: RunStatus::Completed,
-        error: None,
-        started_at: Utc::now(),
-        finished_at: Utc::now(),
-        machine: Machine::default(),
-        envoy: None,
-        scenario: serde_json::Value::Null,
         steps,
-        added_latency: None,
-        events: Vec::new(),
-        xds: Vec::new(),
-        gates: Vec::new(),
-        sizing: None,
-        graph: None,
+        ..RunResult::started("grpc", "benchmark", Utc::now())
     }
 }
 

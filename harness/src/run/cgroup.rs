@@ -51,7 +51,7 @@ pub(super) struct CgroupSample {
 }
 
 /// Reads one container's cgroup; keeps the previous CPU counters for the deltas.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct CgroupReader {
     layout: Layout,
     last: Option<(Instant, CpuCounters)>,

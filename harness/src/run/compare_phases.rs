@@ -67,7 +67,7 @@ pub(super) fn compare(graph: &ServiceGraph, other: &ComparedRun) -> Option<Phase
     let hops = graph
         .edges
         .iter()
-        .filter_map(|e| matching(e, &theirs.edges).map(|o| pair(e, o)))
+        .filter_map(|e| matching(e, &graph.edges, &theirs.edges).map(|o| pair(e, o)))
         .collect();
     Some(PhaseComparison {
         source: other.source.clone(),
@@ -77,13 +77,26 @@ pub(super) fn compare(graph: &ServiceGraph, other: &ComparedRun) -> Option<Phase
     })
 }
 
-fn matching<'a>(e: &GraphEdge, others: &'a [GraphEdge]) -> Option<&'a GraphEdge> {
+/// The other run's hop for `e`: the one with the same caller and callee, else the only hop
+/// into the same callee, when `e` is the only hop into it on this side too (two callers of
+/// one callee here must not both be held against the one caller there).
+fn matching<'a>(
+    e: &GraphEdge,
+    ours: &[GraphEdge],
+    others: &'a [GraphEdge],
+) -> Option<&'a GraphEdge> {
     if let Some(same) = others.iter().find(|o| o.from == e.from && o.to == e.to) {
         return Some(same);
     }
-    let mut into = others.iter().filter(|o| o.to == e.to);
+    only_into(ours, &e.to)?;
+    only_into(others, &e.to)
+}
+
+/// The one hop into `to`, if exactly one.
+fn only_into<'b>(edges: &'b [GraphEdge], to: &str) -> Option<&'b GraphEdge> {
+    let mut into = edges.iter().filter(|o| o.to == to);
     match (into.next(), into.next()) {
-        (Some(only), None) => Some(only),
+        (Some(one), None) => Some(one),
         _ => None,
     }
 }
@@ -133,13 +146,28 @@ mod tests {
             edge("bff", "checkout", 9.0, 0.1),
             edge("checkout", "db", 3.0, 0.0),
         ];
-        let p = pair(&integration[0], matching(&integration[0], &single).unwrap());
+        let p = pair(
+            &integration[0],
+            matching(&integration[0], &integration, &single).unwrap(),
+        );
         assert_eq!((p.other.from.as_str(), p.p99_delta_ms), ("load", Some(4.0)));
         assert!((p.error_rate_delta - 0.1).abs() < 1e-12);
-        let p = pair(&integration[1], matching(&integration[1], &single).unwrap());
+        let p = pair(
+            &integration[1],
+            matching(&integration[1], &integration, &single).unwrap(),
+        );
         assert_eq!(p.p99_delta_ms, Some(1.0));
         // Two stored hops into the same callee and none from the same caller: no match.
         let ambiguous = vec![edge("a", "db", 1.0, 0.0), edge("b", "db", 1.0, 0.0)];
-        assert!(matching(&edge("c", "db", 1.0, 0.0), &ambiguous).is_none());
+        let c = edge("c", "db", 1.0, 0.0);
+        assert!(matching(&c, std::slice::from_ref(&c), &ambiguous).is_none());
+        // Two hops into one callee on this side: neither takes the other side's only hop.
+        let ours = [
+            edge("bff", "db", 1.0, 0.0),
+            edge("checkout", "db", 1.0, 0.0),
+        ];
+        let theirs = [edge("load", "db", 1.0, 0.0)];
+        assert!(matching(&ours[0], &ours, &theirs).is_none());
+        assert!(matching(&ours[1], &ours, &theirs).is_none());
     }
 }

@@ -247,6 +247,7 @@ pub(super) fn edge(
 }
 
 /// A process's CPU time, read at the start of a step and again at its end.
+#[derive(Debug)]
 pub(super) struct ProcClock {
     pid: u32,
     start: Option<(Instant, u64)>,

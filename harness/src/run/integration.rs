@@ -14,6 +14,10 @@
 //! `envoy_stats` are the entry sidecar's. Built-in mock services run in-process
 //! (`gauntlet_mocks::fanout`); `command:` services are started like the single-service one,
 //! with `PORT` and a `<NAME>_URL` per service and upstream it may call.
+//!
+//! With `envoy.image` every sidecar is its own container of that image with `envoy.cpus` and
+//! `envoy.memory` as its limits; with `mocks:` the mock upstreams are containers too (the
+//! built-in mock services stay in process). A container's figures come from its cgroup.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,18 +39,18 @@ use super::step::{self, StepCtx, StepSpec};
 use super::timeline::{NodeConfigs, Timeline};
 use super::watch;
 use super::world::{
-    resolve_envoy, setup_cancelled, start_mocks, start_xds, stop_rest, XdsServer, ACK_DEADLINE,
+    setup_cancelled, start_fleet, start_xds, stop_rest, Sidecars, XdsServer, ACK_DEADLINE,
 };
 use super::RunOptions;
 use crate::envoy::Envoy;
-use crate::scenario::{Scenario, ServiceKind, ServiceNode, PORT_VAR};
+use crate::scenario::{EnvoyImage, Scenario, ServiceKind, ServiceNode, PORT_VAR};
 use crate::service::{self, RunningService, ServiceLaunch};
 use crate::xds::model::{ClusterSpec, EnvoyConfig, ListenerSpec, RouteSpec, TargetSpec};
 use crate::xds::XdsControl;
 
 mod hop_graph;
 
-use hop_graph::{graph, mark, usage, Window};
+use hop_graph::{graph, mark, targets, usage, Window};
 
 /// The inbound listener's name and stat prefix in every sidecar.
 const INBOUND: &str = "inbound";
@@ -112,8 +116,8 @@ async fn steps(
         .first()
         .ok_or_else(|| anyhow!("phase integration needs `services:`"))?;
     let stored = compare_phases::for_scenario(scenario)?;
-    let resolved = resolve_envoy(scenario, opts).await?;
-    let endpoints = start_mocks(scenario, &mut world.mocks).await?;
+    let sidecars = Sidecars::choose(scenario, opts).await?;
+    let endpoints = start_fleet(scenario, Some(dir.path()), &mut world.mocks).await?;
     let (control, xds_addr) = start_xds(&mut world.xds).await?;
     let wiring = wire(scenario)?;
     let live = Live::new(scenario, endpoints);
@@ -127,7 +131,7 @@ async fn steps(
         let launch = EnvoyLaunch {
             role: &role,
             node: &node,
-            binary: &resolved.path,
+            sidecars: &sidecars,
             xds: xds_addr,
             scenario,
             dir,
@@ -145,11 +149,12 @@ async fn steps(
         world.services.insert(w.name.clone(), running);
     }
     let entry_sidecar = world.sidecars.get(&entry.name);
-    result.envoy = Some(single::envoy_info(entry_sidecar, &resolved, scenario).await?);
+    result.envoy = Some(single::envoy_info(entry_sidecar, &sidecars, scenario).await?);
     let plane = Plane {
         wiring: &wiring,
         control,
         live,
+        image: sidecars.image.as_ref(),
     };
     let measured = measure(scenario, opts, dir, result, world, cancel, plane).await;
     compare_phases::attach_to(result, stored.as_ref());
@@ -162,6 +167,8 @@ struct Plane<'w> {
     control: XdsControl,
     /// What the sidecars' current configs were built from.
     live: Live,
+    /// The image the sidecars run in, if any (for the graph's container figures).
+    image: Option<&'w EnvoyImage>,
 }
 
 /// The baseline and the step through the entry's sidecar, then the graph.
@@ -226,16 +233,19 @@ async fn measure(
     let configs = node_configs(scenario, wiring);
     let mut timeline = Timeline::for_nodes(scenario, plane.control, plane.live, configs);
     let origin = timeline.origin();
+    let targets = targets(scenario, world, plane.image);
     let spec = StepSpec::envoy(entry.inbound, entry_sidecar);
     let run = watch::watched(
         step::run(&ctx, spec, Some(&mut timeline)),
         deaths(),
         &step_cancel,
     );
-    let ((mut step, err), start) =
-        hops::measured(run, origin, scenario.load.warmup, |m| mark(world, m)).await;
-    let usage = usage(world, start.as_ref());
-    let end = mark(world, Moment::AfterLoad).await;
+    let ((mut step, err), start) = hops::measured(run, origin, scenario.load.warmup, |m| {
+        mark(world, &targets, m)
+    })
+    .await;
+    let usage = usage(&targets, start.as_ref());
+    let end = mark(world, &targets, Moment::AfterLoad).await;
     step.envoy_stats = end
         .sidecars
         .get(&entry.name)

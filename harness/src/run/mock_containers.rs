@@ -206,14 +206,9 @@ impl ContainerFleet {
                 .start_endpoint(&self.report, &name, *i, Some(*addr), b)
         }))
         .await;
-        let (new, failed): (Vec<_>, Vec<_>) = started.into_iter().partition(Result::is_ok);
-        if let Some(Err(e)) = failed.into_iter().next() {
-            // As in process: when one cannot come up, none does.
-            let containers = new.into_iter().filter_map(|n| n.ok()?.container);
-            join_all(containers.map(RunningContainer::remove)).await;
-            return Err(e);
-        }
-        for ((i, _, _), new) in wanted.iter().zip(new.into_iter().flatten()) {
+        // As in process: when one cannot come up, none does.
+        let new = all_or_none(started).await?;
+        for ((i, _, _), new) in wanted.iter().zip(new) {
             if let Some(e) = set.endpoints.get_mut(*i as usize) {
                 e.container = new.container;
                 e.log_start = new.log_start;
@@ -242,15 +237,10 @@ impl ContainerFleet {
                 .start_endpoint(&self.report, &name, i, None, &behavior)
         }))
         .await;
-        let (new, failed): (Vec<_>, Vec<_>) = started.into_iter().partition(Result::is_ok);
-        if let Some(Err(e)) = failed.into_iter().next() {
-            // As in process: when one cannot start, none is added and the upstream stays
-            // as it was.
-            let containers = new.into_iter().filter_map(|n| n.ok()?.container);
-            join_all(containers.map(RunningContainer::remove)).await;
-            return Err(e);
-        }
-        set.endpoints.extend(new.into_iter().flatten());
+        // As in process: when one cannot start, none is added and the upstream stays as it
+        // was.
+        let new = all_or_none(started).await?;
+        set.endpoints.extend(new);
         Ok(set
             .endpoints
             .iter()
@@ -274,13 +264,21 @@ impl ContainerFleet {
                         .map_err(|source| control(name, i as u32, source))?;
                     add(&mut counts, &live);
                 }
-                Ok(counts)
+                Ok::<_, ContainerMockError>(counts)
             });
             let endpoints: Result<Vec<_>, _> = join_all(reads).await.into_iter().collect();
-            out.insert(
-                name.clone(),
-                UpstreamCounts::from_endpoints(name.clone(), endpoints?),
-            );
+            // An endpoint that cannot be read (its container died) leaves its upstream's
+            // counts unknown, so that upstream is left out rather than undercounted; the
+            // other upstreams keep theirs.
+            match endpoints {
+                Ok(e) => {
+                    out.insert(
+                        name.clone(),
+                        UpstreamCounts::from_endpoints(name.clone(), e),
+                    );
+                }
+                Err(e) => tracing::warn!("the counts of mock `{name}` are unknown: {e}"),
+            }
         }
         Ok(out)
     }
@@ -332,6 +330,20 @@ impl ContainerFleet {
         }
         join_all(containers.into_iter().map(|c| c.stop(STOP_GRACE))).await;
     }
+}
+
+/// Every endpoint that started, or, when one did not, the first error, after the containers
+/// of those that did are removed.
+async fn all_or_none(
+    started: Vec<Result<Endpoint, ContainerMockError>>,
+) -> Result<Vec<Endpoint>, ContainerMockError> {
+    let (new, failed): (Vec<_>, Vec<_>) = started.into_iter().partition(Result::is_ok);
+    if let Some(Err(e)) = failed.into_iter().next() {
+        let containers = new.into_iter().filter_map(|n| n.ok()?.container);
+        join_all(containers.map(RunningContainer::remove)).await;
+        return Err(e);
+    }
+    Ok(new.into_iter().flatten().collect())
 }
 
 fn first_error(outcomes: Vec<Result<(), ContainerMockError>>) -> Result<(), ContainerMockError> {

@@ -1,11 +1,13 @@
 //! One mock endpoint as a container of the `gauntlet-mock` image: starting it, finding its
 //! port, sending its behaviour, taking it down, and reading its log.
 //!
-//! Ports are race-free: each mock is started with `--listen 127.0.0.1:0`, binds a free port
-//! itself and prints `listening on <addr>` as its first line, which is read back from its
-//! log (`mock-<upstream>-<index>.log` in the run directory). Nothing chooses a port and
-//! releases it for someone else to take meanwhile. An endpoint brought back `up` binds the
-//! port it had (the mock's listener sets `SO_REUSEADDR`, as the in-process endpoints do).
+//! Ports: each mock is started with `--listen` on a port from `ports::free_loopback_port`,
+//! below the kernel's ephemeral range, and prints `listening on <addr>` as its first line,
+//! which is read back from its log (`mock-<upstream>-<index>.log` in the run directory) as
+//! the proof that it bound. An endpoint brought back `up` binds the port it had (the mock's
+//! listener sets `SO_REUSEADDR`, as the in-process endpoints do); since that port is outside
+//! the ephemeral range, no outgoing connection of the load can have taken it meanwhile,
+//! which a port the kernel chose (`:0`) would not promise.
 //!
 //! The behaviour is `PUT` whole through the control API and compared with what the mock
 //! answers it serves, so an image that cannot express part of it fails the start instead of
@@ -142,7 +144,9 @@ impl Launch {
             &l.run_dir,
             log,
         );
-        let listen = addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let listen = addr
+            .or_else(|| super::ports::free_loopback_port().ok())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         spec.cmd = vec![
             "--listen".into(),
             listen.to_string(),

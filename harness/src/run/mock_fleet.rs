@@ -25,6 +25,9 @@ pub(super) enum FleetError {
     InProcess { upstream: String, error: MockError },
     #[error(transparent)]
     Container(#[from] ContainerMockError),
+    /// `mocks:` asks for containers, whose logs need a run directory the caller did not give.
+    #[error("the mocks run in containers (`mocks:`), which need a run directory for their logs")]
+    NoRunDir,
 }
 
 /// The running mock upstreams.
@@ -50,9 +53,10 @@ impl MockFleet {
             (Some(image), Some(dir)) => Ok(Self::Containers(
                 ContainerFleet::start(image, dir, &scenario.upstreams).await?,
             )),
-            // Validation keeps `mocks:` to the benchmark phase, the one that passes a run
-            // directory; any other caller runs its mocks here.
-            _ => {
+            // Never quietly in process when containers were asked for: that would measure
+            // something other than the scenario says.
+            (Some(_), None) => Err(FleetError::NoRunDir),
+            (None, _) => {
                 let mut handles = BTreeMap::new();
                 for u in &scenario.upstreams {
                     let config = UpstreamConfig::new(&u.name, u.endpoints, u.behavior.clone());

@@ -16,6 +16,7 @@ mod mock_containers;
 mod mock_control;
 mod mock_endpoint;
 mod mock_fleet;
+mod node_usage;
 mod plan;
 mod ports;
 mod progress;
@@ -36,7 +37,7 @@ mod world;
 use std::path::PathBuf;
 
 use chrono::Utc;
-use gauntlet_reports::{RunResult, RunStatus, SCHEMA};
+use gauntlet_reports::{RunResult, RunStatus};
 use tokio_util::sync::CancellationToken;
 
 pub use compare_phases::ComparedRun;
@@ -145,24 +146,9 @@ pub async fn run(
     let mut scenario_record = serde_json::to_value(scenario).unwrap_or_default();
     let secrets = crate::redact::redact_scenario(&mut scenario_record);
     let mut result = RunResult {
-        schema: SCHEMA.to_string(),
-        gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
-        name: scenario.name.clone(),
-        phase: phase_name(scenario),
-        status: RunStatus::Completed,
-        error: None,
-        started_at,
-        finished_at: started_at,
         machine: machine::describe(),
-        envoy: None,
         scenario: scenario_record,
-        steps: Vec::new(),
-        added_latency: None,
-        events: Vec::new(),
-        xds: Vec::new(),
-        gates: Vec::new(),
-        sizing: None,
-        graph: None,
+        ..RunResult::started(&scenario.name, &phase_name(scenario), started_at)
     };
     let outcome = session::drive(scenario, opts, &dir, &mut result, cancel.clone()).await;
     if let Some(other) = &opts.compare_with {

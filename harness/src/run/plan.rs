@@ -122,13 +122,19 @@ pub async fn run_plan(
             }
         }
     }
+    // A signal that lands between two phases leaves every phase that ran complete and the
+    // rest skipped: the plan was still interrupted, and its exit code must say so.
+    let verdict = match worst(&entries) {
+        _ if cancel.is_cancelled() => PhaseVerdict::Interrupted,
+        v => v,
+    };
     let result = PlanResult {
         schema: PLAN_SCHEMA.to_string(),
         gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
         name: plan.name.clone(),
         started_at,
         finished_at: Utc::now(),
-        verdict: worst(&entries),
+        verdict,
         phases: entries,
         comparisons: comparisons(&earlier),
     };
@@ -225,9 +231,11 @@ fn write(
     }
     if let Some(path) = &opts.junit {
         let results: Vec<_> = outcomes.iter().map(|o| o.result.clone()).collect();
-        std::fs::write(path, plan_view::junit(&results)).map_err(|source| RunError::Write {
-            path: path.clone(),
-            source,
+        std::fs::write(path, plan_view::junit(plan, &results)).map_err(|source| {
+            RunError::Write {
+                path: path.clone(),
+                source,
+            }
         })?;
     }
     Ok(())

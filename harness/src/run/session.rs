@@ -189,7 +189,10 @@ async fn steps(
 
 /// The image Envoy runs in: `opts.envoy_image` (with the scenario's limits) or the
 /// scenario's `envoy.image`; `None`: a process.
-fn chosen_image(scenario: &Scenario, opts: &RunOptions) -> Option<crate::scenario::EnvoyImage> {
+pub(super) fn chosen_image(
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> Option<crate::scenario::EnvoyImage> {
     let limits = scenario.envoy.image.clone();
     match (&opts.envoy_image, limits) {
         (Some(image), Some(l)) => Some(crate::scenario::EnvoyImage {
@@ -206,7 +209,9 @@ fn chosen_image(scenario: &Scenario, opts: &RunOptions) -> Option<crate::scenari
 }
 
 /// What the result records about Envoy's container: the image and its limits.
-fn container_info(image: &crate::scenario::EnvoyImage) -> gauntlet_reports::ContainerLimits {
+pub(super) fn container_info(
+    image: &crate::scenario::EnvoyImage,
+) -> gauntlet_reports::ContainerLimits {
     gauntlet_reports::ContainerLimits {
         image: image.image.clone(),
         cpus: image.cpus,

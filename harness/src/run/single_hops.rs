@@ -9,8 +9,9 @@ use gauntlet_reports::graph::{GraphNode, ServiceGraph};
 use gauntlet_reports::StepResult;
 
 use super::egress::{self, INGRESS_PREFIX};
-use super::hops::{self, HopStats, Moment, ProcClock, Snapshot};
+use super::hops::{self, HopStats, Moment, Snapshot};
 use super::mock_fleet::MockFleet;
+use super::node_usage::{self, Target, Usage, UsageClock};
 use crate::envoy::AdminClient;
 use crate::scenario::{Scenario, ServiceSpec};
 
@@ -19,8 +20,8 @@ pub(super) struct Sources<'a> {
     pub ingress: &'a AdminClient,
     pub egress: &'a AdminClient,
     pub mocks: &'a MockFleet,
-    /// The service's process (its CPU and memory).
-    pub service_pid: u32,
+    /// Whose CPU and memory the graph shows: `ingress`, `service`, `egress`.
+    pub targets: [(&'static str, Target); 3],
 }
 
 /// The hop figures' state at one end of the measured window.
@@ -30,11 +31,11 @@ pub(super) struct Mark {
     egress: Snapshot,
     /// Requests each mock had counted; `None` when their counts could not be read.
     counted: Option<BTreeMap<String, u64>>,
-    /// The service's CPU clock, at the start of the window.
-    clock: Option<ProcClock>,
+    /// The nodes' CPU clocks, at the start of the window.
+    clocks: BTreeMap<&'static str, UsageClock>,
 }
 
-/// Snapshots both sidecars, the mocks' counts and the service's CPU clock.
+/// Snapshots both sidecars, the mocks' counts and the nodes' CPU clocks.
 pub(super) async fn mark(s: &Sources<'_>, moment: Moment) -> Mark {
     let (ingress, egress, mocks) = tokio::join!(
         hops::snapshot(s.ingress, moment),
@@ -52,26 +53,37 @@ pub(super) async fn mark(s: &Sources<'_>, moment: Moment) -> Mark {
         ingress,
         egress,
         counted: mocks.map(|m| m.into_iter().map(|(n, c)| (n, c.requests)).collect()),
-        clock: (moment != Moment::AfterLoad).then(|| ProcClock::start(s.service_pid)),
+        // The end of the window reads the clocks of its start (see `usage`).
+        clocks: if moment == Moment::AfterLoad {
+            BTreeMap::new()
+        } else {
+            s.targets
+                .iter()
+                .map(|(name, t)| (*name, UsageClock::start(t)))
+                .collect()
+        },
     }
 }
 
-/// The service's CPU since `start` and its memory now, read as soon as the step ends (the
-/// snapshots after it take a moment, while the service idles). Without a start (the step
+/// The nodes' CPU since `start` and their memory now, read as soon as the step ends (the
+/// snapshots after it take a moment, while everything idles). Without a start (the step
 /// ended before its measured part) there is no CPU figure, only the memory.
-pub(super) fn usage(s: &Sources<'_>, start: Option<&Mark>) -> (Option<f64>, Option<f64>) {
-    match start.and_then(|m| m.clock.as_ref()) {
-        Some(clock) => clock.finish(),
-        None => (None, ProcClock::start(s.service_pid).finish().1),
-    }
+pub(super) fn usage(s: &Sources<'_>, start: Option<&Mark>) -> BTreeMap<&'static str, Usage> {
+    s.targets
+        .iter()
+        .map(|(name, t)| {
+            let clock = start.and_then(|m| m.clocks.get(name));
+            (*name, node_usage::over(clock, t))
+        })
+        .collect()
 }
 
-/// The two ends of the measured window, and the service's CPU and memory over it.
+/// The two ends of the measured window, and the nodes' CPU and memory over it.
 pub(super) struct Window<'a> {
     /// `None` when the step ended before its measured part began: the window is empty.
     pub start: Option<&'a Mark>,
     pub end: &'a Mark,
-    pub usage: (Option<f64>, Option<f64>),
+    pub usage: BTreeMap<&'static str, Usage>,
 }
 
 /// The graph of the window.
@@ -105,7 +117,13 @@ pub(super) fn graph(
         seconds,
         None,
     )];
-    let (cpu, rss) = w.usage;
+    let usage = |node: &str| w.usage.get(node).cloned().unwrap_or_default();
+    let mut service = GraphNode {
+        name: name.to_string(),
+        kind: "service".into(),
+        ..GraphNode::default()
+    };
+    usage("service").apply(&mut service);
     let mut nodes = vec![
         GraphNode {
             name: "load".into(),
@@ -113,13 +131,7 @@ pub(super) fn graph(
             counted: Some(step.load.requests),
             ..GraphNode::default()
         },
-        GraphNode {
-            name: name.to_string(),
-            kind: "service".into(),
-            cpu_cores: cpu,
-            rss_mb: rss,
-            ..GraphNode::default()
-        },
+        service,
     ];
     for u in &scenario.upstreams {
         let prefix = egress::egress_prefix(&u.name);
@@ -151,6 +163,10 @@ pub(super) fn graph(
         seconds,
         nodes,
         edges,
+        proxies: ["ingress", "egress"]
+            .into_iter()
+            .map(|p| usage(p).sidecar_node(p))
+            .collect(),
         compared: None,
     }
 }

@@ -5,8 +5,9 @@
 //!        (gauntlet-ingress)          (gauntlet-egress, one listener per dependency)
 //! ```
 //!
-//! Order: Envoy binary → mocks → xDS server (one, both nodes) → egress Envoy → the service
-//! (which learns `<DEP>_URL` = its egress listener, and `PORT`) → ingress Envoy → baseline
+//! Order: Envoy binary (or image) → mocks (in process, or containers with `mocks:`) → xDS
+//! server (one, both nodes) → egress Envoy → the service (which learns `<DEP>_URL` = its
+//! egress listener, and `PORT`) → ingress Envoy → baseline
 //! (load → service directly; its calls still go through the egress sidecar, so the
 //! difference between the steps is what the ingress hop costs) → the step through the
 //! ingress listener, with the timeline applied to the egress node → per-hop figures →
@@ -15,10 +16,13 @@
 //! The step's `envoy_stats` and series are the egress sidecar's, where the policies are, so
 //! gates on `cluster.<upstream>.*` read as in the benchmark phase. The service exiting or
 //! the ingress Envoy exiting mid-step ends the run with an error, like an Envoy crash.
+//!
+//! With `envoy.image` each sidecar is its own container of that image with `envoy.cpus` and
+//! `envoy.memory` as its limits (Istio's `proxyCPULimit` per pod), and the graph's sidecar
+//! and service figures come from each container's cgroup.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -29,13 +33,14 @@ use super::compare_phases;
 use super::config::{self, Live};
 use super::egress::{self, EGRESS_NODE, INGRESS_NODE};
 use super::hops::{self, Moment};
+use super::node_usage::Target;
 use super::rundir::RunDir;
 use super::single_hops;
 use super::step::{self, StepCtx, StepSpec};
 use super::timeline::Timeline;
 use super::watch;
 use super::world::{
-    resolve_envoy, setup_cancelled, start_mocks, start_xds, stop_rest, XdsServer, ACK_DEADLINE,
+    setup_cancelled, start_fleet, start_xds, stop_rest, Sidecars, XdsServer, ACK_DEADLINE,
 };
 use super::RunOptions;
 use crate::envoy::{self, Envoy, LaunchConfig};
@@ -91,8 +96,8 @@ async fn steps(
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
     let stored = compare_phases::for_scenario(scenario)?;
-    let resolved = resolve_envoy(scenario, opts).await?;
-    let endpoints = start_mocks(scenario, &mut world.mocks).await?;
+    let sidecars = Sidecars::choose(scenario, opts).await?;
+    let endpoints = start_fleet(scenario, Some(dir.path()), &mut world.mocks).await?;
     let (control, xds_addr) = start_xds(&mut world.xds).await?;
     let wiring = wire(scenario, spec)?;
     let mut live = Live::new(scenario, endpoints);
@@ -102,7 +107,7 @@ async fn steps(
     let launch = |role: &'static str, node: &'static str| EnvoyLaunch {
         role,
         node,
-        binary: &resolved.path,
+        sidecars: &sidecars,
         xds: xds_addr,
         scenario,
         dir,
@@ -124,7 +129,7 @@ async fn steps(
         .wait_applied(INGRESS_NODE, v, ACK_DEADLINE)
         .await
         .context("the ingress Envoy did not accept its configuration")?;
-    result.envoy = Some(envoy_info(world.egress.as_ref(), &resolved, scenario).await?);
+    result.envoy = Some(envoy_info(world.egress.as_ref(), &sidecars, scenario).await?);
 
     let step_cancel = cancel.child_token();
     let ctx = StepCtx {
@@ -162,11 +167,16 @@ async fn steps(
         .context("resetting the egress Envoy's counters")?;
     let mut timeline = Timeline::new(scenario, control.clone(), EGRESS_NODE, wiring.ingress, live);
     let origin = timeline.origin();
+    let image = sidecars.image.as_ref();
     let sources = single_hops::Sources {
         ingress: ingress.admin(),
         egress: egress_envoy.admin(),
         mocks: &world.mocks,
-        service_pid: service.pid(),
+        targets: [
+            ("ingress", Target::sidecar(ingress, image)),
+            ("service", Target::service(service, spec)),
+            ("egress", Target::sidecar(egress_envoy, image)),
+        ],
     };
     let spec_step = StepSpec::envoy(wiring.ingress, egress_envoy);
     let run = step::run(&ctx, spec_step, Some(&mut timeline));
@@ -234,10 +244,11 @@ fn deaths<'a>(service: &'a RunningService, ingress: &'a Envoy) -> Vec<watch::Dea
     vec![watch::service(service), watch::envoy("ingress", ingress)]
 }
 
-/// What the result says about Envoy, as `sidecar` reports it.
+/// What the result says about Envoy, as `sidecar` reports it (every sidecar runs the same
+/// binary or image, with the same limits).
 pub(super) async fn envoy_info(
     sidecar: Option<&Envoy>,
-    resolved: &envoy::Resolved,
+    sidecars: &Sidecars,
     scenario: &Scenario,
 ) -> anyhow::Result<EnvoyInfo> {
     let sidecar = sidecar.ok_or_else(|| anyhow!("the sidecar is not running"))?;
@@ -249,13 +260,16 @@ pub(super) async fn envoy_info(
     Ok(EnvoyInfo {
         version: info.version,
         build: info.full_version,
-        binary: resolved.path.display().to_string(),
-        source: serde_json::to_value(resolved.source)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        binary: sidecars.binary().display().to_string(),
+        source: match &sidecars.resolved {
+            Some(r) => serde_json::to_value(r.source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            None => "container".to_string(),
+        },
         concurrency: scenario.envoy.concurrency,
-        ..EnvoyInfo::default()
+        container: sidecars.image.as_ref().map(super::session::container_info),
     })
 }
 
@@ -263,14 +277,15 @@ pub(super) async fn envoy_info(
 pub(super) struct EnvoyLaunch<'a> {
     pub role: &'a str,
     pub node: &'a str,
-    pub binary: &'a Path,
+    /// The binary, or the image every sidecar runs in (each its own container).
+    pub sidecars: &'a Sidecars,
     pub xds: SocketAddr,
     pub scenario: &'a Scenario,
     pub dir: &'a RunDir,
 }
 
 /// Writes the sidecar's bootstrap into `<run dir>/<role>/` and starts it there (its log is
-/// `<role>/envoy.log`).
+/// `<role>/envoy.log`): a process, or a container of the sidecars' image with their limits.
 pub(super) async fn launch_envoy(l: &EnvoyLaunch<'_>) -> anyhow::Result<Envoy> {
     let sub = l.dir.path().join(l.role);
     std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
@@ -283,10 +298,10 @@ pub(super) async fn launch_envoy(l: &EnvoyLaunch<'_>) -> anyhow::Result<Envoy> {
     if let Ok(text) = xds::bootstrap_text(&spec) {
         let _ = std::fs::write(sub.join("bootstrap.txt"), text);
     }
-    let mut launch = LaunchConfig::new(l.binary, path, &sub);
+    let mut launch = LaunchConfig::new(l.sidecars.binary(), path, &sub);
     launch.concurrency = l.scenario.envoy.concurrency;
     launch.log_level = l.scenario.envoy.log_level.clone();
-    envoy::start(launch, None)
+    envoy::launcher::start(launch, l.sidecars.image.as_ref())
         .await
         .with_context(|| format!("starting the {} Envoy", l.role))
 }

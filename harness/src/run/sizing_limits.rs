@@ -15,19 +15,35 @@ const CPU_LIMIT_ANNOTATION: &str = "sidecar.istio.io/proxyCPULimit";
 /// One point's verdict and, when it missed, why: every ceiling of `slo` on the Envoy step
 /// and 90% of the target rate achieved (as `find_max_rps` judges a probe), and no gate in
 /// `failed_gates` (the gates that failed at this point, when they are the SLO).
+///
+/// `None`: not judged. A point that missed only while the load generator itself was
+/// saturated says nothing about Envoy's limit, so it neither extends nor breaks the limit's
+/// streak ([`limits`]); counting it as a break would blame the CPU limit for the client.
 pub fn point_verdict(
     slo: &Slo,
     failed_gates: &[String],
     target_rps: f64,
     load: &LoadSummary,
-) -> (bool, String) {
+) -> (Option<bool>, String) {
     let mut why: Vec<String> = Vec::new();
+    let mut client_bound = false;
     match judge(slo, target_rps, load) {
         Verdict::Pass => {}
-        Verdict::Fail(w) | Verdict::ClientBound(w) => why.push(w),
+        Verdict::Fail(w) => why.push(w),
+        Verdict::ClientBound(w) => {
+            client_bound = true;
+            why.push(w);
+        }
     }
     why.extend(failed_gates.iter().cloned());
-    (why.is_empty(), why.join("; "))
+    let why = why.join("; ");
+    if why.is_empty() {
+        (Some(true), why)
+    } else if client_bound && failed_gates.is_empty() {
+        (None, format!("not judged: {why}"))
+    } else {
+        (Some(false), why)
+    }
 }
 
 /// One summary per group of points that carry a CPU limit, in the order the groups ran.
@@ -63,17 +79,18 @@ pub fn limits(
             };
             // The streak from the lowest rate up: a rate that met the SLO above one that
             // broke it is noise, not capacity.
+            // A point not judged (the client saturated, the step cut short) is passed
+            // over: it proves no capacity, and it is no break either.
             for p in &ps {
-                if p.slo_met == Some(true) {
-                    s.max_rps_within_slo = Some(p.target_rps);
-                    continue;
+                match p.slo_met {
+                    Some(true) => s.max_rps_within_slo = Some(p.target_rps),
+                    Some(false) => {
+                        s.broke_at_rps = Some(p.target_rps);
+                        s.broke_because = p.slo_reason.clone();
+                        break;
+                    }
+                    None => {}
                 }
-                s.broke_at_rps = Some(p.target_rps);
-                s.broke_because = match p.slo_met {
-                    Some(_) => p.slo_reason.clone(),
-                    None => "not judged: the step did not finish".to_string(),
-                };
-                break;
             }
             s
         })
@@ -116,6 +133,15 @@ pub fn suggest_limit(plan: &mut CapacityPlan, limits: &[LimitSummary], points: &
     let rate = plan.target_rps / f64::from(replicas);
     let mut misses = Vec::new();
     for limit in swept {
+        // Kubernetes refuses a container whose CPU request exceeds its limit.
+        if let Some(request) = plan.cpu_request.filter(|&r| limit < r) {
+            misses.push(format!(
+                "{}: below the planned CPU request of {}",
+                milli(limit),
+                milli(request)
+            ));
+            continue;
+        }
         let budget = limit * (1.0 - plan.headroom);
         let verdicts: Result<Vec<f64>, String> = limits
             .iter()

@@ -224,19 +224,31 @@ fn a_point_meets_the_slo_by_its_ceilings_its_rate_and_its_gates() {
     };
     assert_eq!(
         point_verdict(&slo, &[], 1000.0, &load(995.0, 4.0, 0.0)),
-        (true, String::new())
+        (Some(true), String::new())
     );
     let (met, why) = point_verdict(&slo, &[], 1000.0, &load(995.0, 12.5, 0.0));
-    assert!(!met && why.contains("p99 12.500 ms > 10 ms"), "{why}");
+    assert!(
+        met == Some(false) && why.contains("p99 12.500 ms > 10 ms"),
+        "{why}"
+    );
     // Within the ceilings but short of the rate: not carried.
     let (met, why) = point_verdict(&slo, &[], 1000.0, &load(800.0, 4.0, 0.0));
-    assert!(!met && why.contains("achieved 800 rps of 1000"), "{why}");
+    assert!(
+        met == Some(false) && why.contains("achieved 800 rps of 1000"),
+        "{why}"
+    );
     // Gates as the SLO: an empty SLO still asks for the rate, and each failed gate counts.
     let none = crate::scenario::Slo::default();
     let failed = ["gate `latency.p99 < 5ms`: 7 ms".to_string()];
     let (met, why) = point_verdict(&none, &failed, 1000.0, &load(1000.0, 7.0, 0.0));
-    assert!(!met && why.contains("latency.p99 < 5ms"), "{why}");
-    assert!(point_verdict(&none, &[], 1000.0, &load(1000.0, 7.0, 0.0)).0);
+    assert!(
+        met == Some(false) && why.contains("latency.p99 < 5ms"),
+        "{why}"
+    );
+    assert_eq!(
+        point_verdict(&none, &[], 1000.0, &load(1000.0, 7.0, 0.0)).0,
+        Some(true)
+    );
 }
 
 /// A point of a CPU-limit sweep: `met` its SLO verdict, CPU in cores, throttled periods.
@@ -384,4 +396,55 @@ fn the_plan_suggests_the_smallest_limit_that_carries_the_per_replica_rate() {
     let mut p = plan(2000.0, 5, 0.3);
     suggest_limit(&mut p, &[], &points);
     assert!(p.suggested_cpu_limit.is_none() && p.cpu_limit_reason.is_none());
+}
+
+#[test]
+fn a_point_missed_while_the_client_was_saturated_is_not_judged_and_skipped() {
+    let slo = crate::scenario::Slo {
+        p99: Some(std::time::Duration::from_millis(10)),
+        ..Default::default()
+    };
+    let mut saturated = load(700.0, 40.0, 0.0);
+    saturated.saturation.client_bound = true;
+    saturated.saturation.reason = Some("sends ran late".into());
+    let (met, why) = point_verdict(&slo, &[], 1000.0, &saturated);
+    assert_eq!(met, None, "{why}");
+    assert!(
+        why.starts_with("not judged:") && why.contains("saturated"),
+        "{why}"
+    );
+    // A gate that failed as well is a verdict of its own.
+    let failed = ["gate `errors.rate < 1%`: 3%".to_string()];
+    assert_eq!(
+        point_verdict(&slo, &failed, 1000.0, &saturated).0,
+        Some(false)
+    );
+    // In the streak a point not judged neither proves capacity nor breaks it.
+    let mut points = two_limits();
+    points[2].slo_met = None;
+    let ls = limits(&points, &[]);
+    assert_eq!(ls[0].max_rps_within_slo, Some(500.0));
+    assert_eq!(ls[0].broke_at_rps, Some(2000.0));
+    points[4].slo_met = None;
+    let ls = limits(&points, &[]);
+    assert_eq!(ls[1].max_rps_within_slo, Some(2000.0));
+}
+
+#[test]
+fn no_limit_below_the_planned_cpu_request_is_suggested() {
+    let points = two_limits();
+    let ls = limits(&points, &fits(&points));
+    let mut p = plan(2000.0, 5, 0.3);
+    p.cpu_request = Some(0.3);
+    suggest_limit(&mut p, &ls, &points);
+    assert_eq!(p.suggested_cpu_limit, Some(1.0));
+    let mut p = plan(2000.0, 5, 0.3);
+    p.cpu_request = Some(1.5);
+    suggest_limit(&mut p, &ls, &points);
+    assert_eq!(p.suggested_cpu_limit, None);
+    let why = p.cpu_limit_reason.unwrap_or_default();
+    assert!(
+        why.contains("below the planned CPU request of 1500m"),
+        "{why}"
+    );
 }

@@ -358,7 +358,7 @@ fn judge_points(ctx: &StepCtx<'_>, result: &RunResult, sizing: &mut Sizing) {
         };
         let (met, why) =
             sizing::point_verdict(slo.unwrap_or(&rate_only), &failed, p.target_rps, &step.load);
-        p.slo_met = Some(met);
+        p.slo_met = met;
         p.slo_reason = why;
     }
 }

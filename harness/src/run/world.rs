@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,7 +16,7 @@ pub(super) use super::mock_fleet::MockFleet;
 use super::summary;
 use super::RunOptions;
 use crate::envoy;
-use crate::scenario::{Scenario, DEFAULT_ENVOY_VERSION};
+use crate::scenario::{EnvoyImage, Scenario, DEFAULT_ENVOY_VERSION};
 use crate::xds::{self, XdsControl};
 
 /// How long Envoy may take to ACK a push before the run fails.
@@ -43,13 +43,32 @@ pub(super) async fn resolve_envoy(
         .context("finding an Envoy binary")
 }
 
-/// Starts every mock upstream of the scenario in process into `mocks`; returns their
-/// endpoints. For the phases whose mocks always run inside Gauntlet.
-pub(super) async fn start_mocks(
-    scenario: &Scenario,
-    mocks: &mut MockFleet,
-) -> anyhow::Result<BTreeMap<String, Vec<SocketAddr>>> {
-    start_fleet(scenario, None, mocks).await
+/// How a phase's sidecars run: in containers of `image` (then no binary is resolved), or
+/// as processes of the resolved binary.
+pub(super) struct Sidecars {
+    pub image: Option<EnvoyImage>,
+    pub resolved: Option<envoy::Resolved>,
+}
+
+impl Sidecars {
+    /// `envoy.image` (or `--envoy-image`) unless `--envoy-bin` names a binary, which wins
+    /// over the scenario, as in the benchmark phase; else the binary.
+    pub async fn choose(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Self> {
+        let image =
+            super::session::chosen_image(scenario, opts).filter(|_| opts.envoy_bin.is_none());
+        let resolved = match image {
+            Some(_) => None,
+            None => Some(resolve_envoy(scenario, opts).await?),
+        };
+        Ok(Self { image, resolved })
+    }
+
+    /// The binary a process runs, or the image's Envoy.
+    pub fn binary(&self) -> PathBuf {
+        self.resolved
+            .as_ref()
+            .map_or(envoy::image::ENVOY_PATH.into(), |r| r.path.clone())
+    }
 }
 
 /// Starts every mock upstream of the scenario into `mocks`: as containers logging into

@@ -21,6 +21,14 @@
 //! The container shares the host's network and gets the same bootstrap, readiness check and
 //! log as a process; `image` cannot be combined with `version` or `binary` (the image decides
 //! which Envoy runs). Its CPU, throttling and memory are read from its cgroup every second.
+//!
+//! In the single-service and integration phases `image` puts every sidecar in a container:
+//! the ingress and the egress sidecar each in its own, one per service in the integration
+//! phase, each under `cpus` and `memory` (as Istio's `proxyCPULimit` and `proxyMemoryLimit`
+//! apply to each pod's proxy). The graph's sidecar entries (`graph.proxies`) and a service
+//! run from an `image:` then carry their image, limits and CFS throttling, with CPU and
+//! memory (the working set) read from each container's cgroup over the measured window.
+//! `sweep:`, `capacity:` and `find_max_rps:` stay the benchmark phase's.
 
 use gauntlet_mocks::units;
 
@@ -65,25 +73,54 @@ pub(crate) fn envoy_image(
             return None;
         }
     }
-    let image = image(ctx, &path.key("image"), image_value);
-    let cpus = match &raw.cpus {
-        Some(v) => cpus(ctx, &path.key("cpus"), v).map(Some),
-        None => Some(None),
-    };
-    let memory = match &raw.memory {
-        Some(v) => memory(ctx, &path.key("memory"), v).map(Some),
-        None => Some(None),
-    };
+    let image = image_with(ctx, &path.key("image"), image_value, &ENVOY);
+    let (cpus, memory) = limits(ctx, path, raw.cpus.as_ref(), raw.memory.as_ref(), &ENVOY)?;
     Some(Some(EnvoyImage {
         image: image?,
-        cpus: cpus?,
-        memory: memory?,
+        cpus,
+        memory,
     }))
 }
 
-/// An image reference: `repository[:tag]` of `[a-z0-9._/:-]` (and `@sha256:` digests).
-pub(super) fn image(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<String> {
-    let s = ctx.string(path, value, "gauntlet/envoy:1.40.0")?;
+/// The examples a container's errors give. `envoy:`, `mocks:` and a service's `image:`
+/// take the same fields with the same checks; only the image and sizes that suit them differ.
+pub(super) struct Examples {
+    /// The image shown when `image` is not a string.
+    pub image: &'static str,
+    /// What to write instead of a malformed image reference.
+    pub image_hint: &'static str,
+    /// What to write instead of a size without a unit or one that does not parse.
+    pub memory_hint: &'static str,
+    /// What to write instead of a size under the engine's minimum.
+    pub memory_floor_hint: &'static str,
+}
+
+/// The examples for Envoy's container (and a service's, which has no better ones).
+pub(super) const ENVOY: Examples = Examples {
+    image: "gauntlet/envoy:1.40.0",
+    image_hint: "write `repository:tag` in lower case, e.g. `gauntlet/envoy:1.40.0` or `envoyproxy/envoy:v1.40.0`",
+    memory_hint: "write a size with a unit, e.g. `256Mi`, `512MiB` or `1Gi`",
+    memory_floor_hint: "Envoy needs tens of MiB; write e.g. `256Mi`",
+};
+
+/// The examples for a service's container.
+pub(super) const SERVICE: Examples = Examples {
+    image: "gauntlet/mock:0.1.0",
+    image_hint:
+        "write `repository:tag` in lower case, e.g. `checkout:1.4.2` or `gauntlet/mock:0.1.0`",
+    memory_hint: "write a size with a unit, e.g. `128Mi`, `512MiB` or `1Gi`",
+    memory_floor_hint: "write at least the engine's minimum, e.g. `64Mi`",
+};
+
+/// An image reference: `repository[:tag]` of `[a-z0-9._/:-]`. Digests (`@sha256:…`) are
+/// refused: the container layer names an image by repository and tag.
+pub(super) fn image_with(
+    ctx: &mut Ctx<'_>,
+    path: &FieldPath,
+    value: &Scalar,
+    examples: &Examples,
+) -> Option<String> {
+    let s = ctx.string(path, value, examples.image)?;
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/:@-".contains(c);
     if s.is_empty()
         || s.len() > 255
@@ -93,11 +130,39 @@ pub(super) fn image(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Opti
         ctx.err(
             path,
             format!("`{}` is not an image reference", shorten(&s)),
-            "write `repository:tag` in lower case, e.g. `gauntlet/envoy:1.40.0` or `envoyproxy/envoy:v1.40.0`",
+            examples.image_hint,
+        );
+        return None;
+    }
+    if s.contains('@') {
+        ctx.err(
+            path,
+            format!("`{}` names an image by digest", shorten(&s)),
+            "name it by repository and tag (give the image a tag with `docker tag <image> <name>:<tag>` if it has none)",
         );
         return None;
     }
     Some(s)
+}
+
+/// `cpus` and `memory` under `path`, each `None` when not set. Both are checked before
+/// either error is returned, so a file with two mistakes hears of both.
+pub(super) fn limits(
+    ctx: &mut Ctx<'_>,
+    path: &FieldPath,
+    cpus_value: Option<&Scalar>,
+    memory_value: Option<&Scalar>,
+    examples: &Examples,
+) -> Option<(Option<f64>, Option<u64>)> {
+    let cpus = match cpus_value {
+        Some(v) => cpus(ctx, &path.key("cpus"), v).map(Some),
+        None => Some(None),
+    };
+    let memory = match memory_value {
+        Some(v) => memory_with(ctx, &path.key("memory"), v, examples).map(Some),
+        None => Some(None),
+    };
+    Some((cpus?, memory?))
 }
 
 /// Cores: `0.5`, `2`, or millicores `500m`; more than 0, at most this machine's cores.
@@ -151,8 +216,13 @@ fn machine_cores() -> usize {
 }
 
 /// A size with a unit; a bare number is refused, since `256` bytes is never what is meant.
-pub(super) fn memory(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<u64> {
-    let hint = "write a size with a unit, e.g. `256Mi`, `512MiB` or `1Gi`";
+fn memory_with(
+    ctx: &mut Ctx<'_>,
+    path: &FieldPath,
+    value: &Scalar,
+    examples: &Examples,
+) -> Option<u64> {
+    let hint = examples.memory_hint;
     let text = value.to_string();
     let has_unit =
         matches!(value, Scalar::Str(s) if s.trim().ends_with(|c: char| c.is_ascii_alphabetic()));
@@ -178,7 +248,7 @@ pub(super) fn memory(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Opt
                 "memory `{}` is under the engine's minimum of 6MiB",
                 shorten(&text)
             ),
-            "Envoy needs tens of MiB; write e.g. `256Mi`",
+            examples.memory_floor_hint,
         );
         return None;
     }

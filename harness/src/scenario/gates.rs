@@ -126,3 +126,31 @@ fn gate(
     }
     Some(parsed)
 }
+
+/// Refuses `grpc.<code>.*` gates when the load is not gRPC: there would be no gRPC status
+/// to count, and the gate could only fail after the whole run.
+pub(crate) fn grpc_gates_need_grpc_load(
+    ctx: &mut Ctx<'_>,
+    gates: Option<&[Gate]>,
+    load: Option<&super::model::Load>,
+) {
+    let (Some(gates), Some(load)) = (gates, load) else {
+        return;
+    };
+    if load.protocol == super::model::LoadProtocol::Grpc {
+        return;
+    }
+    let path = FieldPath::root().key("gates");
+    for (i, g) in gates.iter().enumerate() {
+        if matches!(g.metric.metric, gates::Metric::Grpc(..)) {
+            ctx.err(
+                &path.index(i),
+                format!(
+                    "`{}` counts gRPC statuses, but the load sends plain HTTP requests",
+                    g.metric.name
+                ),
+                "use `load.protocol: grpc`, or gate on HTTP statuses, e.g. `status.503.rate < 1%`",
+            );
+        }
+    }
+}

@@ -26,14 +26,14 @@
 //! on the same port with the same behaviour and counts carried over. Container logs go to
 //! `mock-<upstream>-<index>.log` in the run directory.
 //!
-//! Limits: the benchmark phase only (the single-service and integration phases run their
-//! mocks inside Gauntlet); at most 32 containers, counting the endpoints a `scale:` event
-//! grows to; the load's path may not start with `/__gauntlet/` (the control API's prefix).
-
-use gauntlet_mocks::units;
+//! Every phase takes it: in the single-service and integration phases the sidecars' calls
+//! reach the upstreams' containers (the integration phase's built-in mock services stay
+//! inside Gauntlet), and the hop graph's callee counts are the containers' own. Limits: at
+//! most 32 containers, counting the endpoints a `scale:` event grows to; in the benchmark
+//! phase the load's path may not start with `/__gauntlet/` (the control API's prefix).
 
 use super::check::{shorten, Ctx};
-use super::container::cpus;
+use super::container::{self, Examples};
 use super::locate::FieldPath;
 use super::model::{Load, MockContainers, Phase, TimelineAction, TimelineEvent, Upstream};
 use super::raw::{RawScenario, Scalar};
@@ -41,10 +41,15 @@ use super::raw::{RawScenario, Scalar};
 /// The most mock containers a run may start: each is a process with its own runtime, and
 /// a machine that runs the load generator and Envoy too has only so many cores.
 pub(crate) const MAX_CONTAINERS: u32 = 32;
-/// The engine refuses memory limits under 6 MiB.
-const MIN_MEMORY: u64 = 6 << 20;
 /// The image's control API answers under this prefix on the traffic port.
 const CONTROL_PREFIX: &str = gauntlet_mocks::CONTROL_PREFIX;
+/// The examples in the errors of `mocks:` fields.
+const MOCK: Examples = Examples {
+    image: "gauntlet/mock:0.1.0",
+    image_hint: "write `repository:tag` in lower case, e.g. `gauntlet/mock:0.1.0` (build it with `gauntlet envoy mock-image`)",
+    memory_hint: "write a size with a unit, e.g. `64Mi` or `128MiB`",
+    memory_floor_hint: "a mock needs a few MiB plus its bodies; write e.g. `64Mi`",
+};
 
 /// `mocks:` as the file has it.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -73,18 +78,6 @@ pub(crate) fn section(
         return Some(None);
     };
     let path = FieldPath::root().key("mocks");
-    if let Some(phase) = refs.phase.filter(|p| *p != Phase::Benchmark) {
-        let name = match phase {
-            Phase::SingleService => "single-service",
-            _ => "integration",
-        };
-        ctx.err_key(
-            &path,
-            format!("mocks in containers are for the benchmark phase; this is `phase: {name}`"),
-            "remove `mocks:`: the single-service and integration phases run their mocks inside Gauntlet",
-        );
-        return None;
-    }
     let Some(image_value) = &raw.image else {
         ctx.missing(
             &path,
@@ -93,26 +86,21 @@ pub(crate) fn section(
         );
         return None;
     };
-    let image = image(ctx, &path.key("image"), image_value);
-    let cpus = match &raw.cpus {
-        Some(v) => cpus(ctx, &path.key("cpus"), v).map(Some),
-        None => Some(None),
-    };
-    let memory = match &raw.memory {
-        Some(v) => memory(ctx, &path.key("memory"), v).map(Some),
-        None => Some(None),
-    };
+    let image = container::image_with(ctx, &path.key("image"), image_value, &MOCK);
+    let limits = container::limits(ctx, &path, raw.cpus.as_ref(), raw.memory.as_ref(), &MOCK);
     let fits = fits(ctx, &path, refs);
     fits?;
+    let (cpus, memory) = limits?;
     Some(Some(MockContainers {
         image: image?,
-        cpus: cpus?,
-        memory: memory?,
+        cpus,
+        memory,
     }))
 }
 
 /// The containers the run can need stay within [`MAX_CONTAINERS`], and the load's path
-/// does not reach the control API.
+/// does not reach the control API (in the benchmark phase, where the load goes to the
+/// mocks; elsewhere it goes to a service).
 fn fits(ctx: &mut Ctx<'_>, path: &FieldPath, refs: &MockRefs<'_>) -> Option<()> {
     let mut ok = true;
     if let Some(ups) = refs.upstreams {
@@ -139,7 +127,10 @@ fn fits(ctx: &mut Ctx<'_>, path: &FieldPath, refs: &MockRefs<'_>) -> Option<()> 
             ok = false;
         }
     }
-    if let Some(load) = refs.load {
+    let load = refs
+        .load
+        .filter(|_| matches!(refs.phase, None | Some(Phase::Benchmark)));
+    if let Some(load) = load {
         if load.request.path.starts_with(CONTROL_PREFIX) {
             ctx.err(
                 &FieldPath::root().key("load").key("request").key("path"),
@@ -154,60 +145,6 @@ fn fits(ctx: &mut Ctx<'_>, path: &FieldPath, refs: &MockRefs<'_>) -> Option<()> 
         }
     }
     ok.then_some(())
-}
-
-/// An image reference: `repository[:tag]` of `[a-z0-9._/:@-]`, as `envoy.image` takes it.
-fn image(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<String> {
-    let s = ctx.string(path, value, "gauntlet/mock:0.1.0")?;
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/:@-".contains(c);
-    if s.is_empty()
-        || s.len() > 255
-        || !s.chars().all(allowed)
-        || s.starts_with(['-', '.', '/', ':'])
-    {
-        ctx.err(
-            path,
-            format!("`{}` is not an image reference", shorten(&s)),
-            "write `repository:tag` in lower case, e.g. `gauntlet/mock:0.1.0` (build it with `gauntlet envoy mock-image`)",
-        );
-        return None;
-    }
-    Some(s)
-}
-
-/// A size with a unit; a bare number is refused, since `64` bytes is never what is meant.
-fn memory(ctx: &mut Ctx<'_>, path: &FieldPath, value: &Scalar) -> Option<u64> {
-    let hint = "write a size with a unit, e.g. `64Mi` or `128MiB`";
-    let text = value.to_string();
-    let has_unit =
-        matches!(value, Scalar::Str(s) if s.trim().ends_with(|c: char| c.is_ascii_alphabetic()));
-    if !has_unit {
-        ctx.err(
-            path,
-            format!("memory `{}` has no unit", shorten(&text)),
-            hint,
-        );
-        return None;
-    }
-    let bytes = match units::parse_size(&text) {
-        Ok(b) => b,
-        Err(e) => {
-            ctx.err(path, e.to_string(), hint);
-            return None;
-        }
-    };
-    if bytes < MIN_MEMORY {
-        ctx.err(
-            path,
-            format!(
-                "memory `{}` is under the engine's minimum of 6MiB",
-                shorten(&text)
-            ),
-            "a mock needs a few MiB plus its bodies; write e.g. `64Mi`",
-        );
-        return None;
-    }
-    Some(bytes)
 }
 
 #[cfg(test)]
@@ -297,17 +234,12 @@ mod tests {
     }
 
     #[test]
-    fn other_phases_refuse_containers() {
-        let yaml = "name: s\nphase: integration\nservices:\n  a: { mock: {} }\n\
-                    load: { rate: 10/s, duration: 1s }\nmocks: { image: gauntlet/mock:0.1.0 }\n";
-        let e = err(yaml);
-        let found = e
-            .all()
-            .into_iter()
-            .find(|e| e.field.as_deref() == Some("mocks"));
-        let found = found.unwrap_or_else(|| panic!("no error on `mocks`: {e}"));
-        assert_eq!((found.line, found.column), (Some(6), Some(1)), "{found}");
-        assert!(found.message.contains("benchmark phase"), "{found}");
+    fn every_phase_takes_containers() {
+        let yaml = "name: s\nphase: integration\nservices:\n  a: { mock: { calls: [{ service: db, path: /x }] } }\n\
+                    upstreams:\n  db: {}\nload: { rate: 10/s, duration: 1s }\n\
+                    mocks: { image: gauntlet/mock:0.1.0, cpus: 0.5 }\n";
+        let s = parse(yaml, Path::new("s.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.mocks.as_ref().map(|m| m.cpus), Some(Some(0.5)));
     }
 
     #[test]

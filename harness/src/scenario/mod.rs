@@ -359,6 +359,7 @@ mod hosts;
 mod integration;
 mod limit_flags;
 mod limits;
+mod load_spec;
 mod locate;
 mod mocks;
 pub mod model;

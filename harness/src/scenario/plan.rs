@@ -209,10 +209,27 @@ fn phase(
             Some(top) if known => format!("{top}-{kind}"),
             _ => "phase".to_string(),
         };
+        // The name was not written: a default over the limit must say so, or the error
+        // would point at a name the user cannot find in the file.
+        if default.len() > MAX_DEFAULT_NAME {
+            ctx.missing(
+                &root,
+                "name",
+                &format!(
+                    "the phase's default name `{default}` (`<name>-<phase>`) is {} characters long, \
+                     over the limit of {MAX_DEFAULT_NAME}; add a shorter `name:` to this phase",
+                    default.len()
+                ),
+            );
+            return None;
+        }
         raw.name = Some(Scalar::Str(default));
     }
     validate::scenario(ctx, raw, source)
 }
+
+/// The longest name (`check::name`'s limit).
+const MAX_DEFAULT_NAME: usize = 64;
 
 /// An error for every phase whose name an earlier phase already has.
 fn duplicate_names(source: &Path, loc: &Locator, phases: &[Scenario]) -> Vec<ScenarioError> {

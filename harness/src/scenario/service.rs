@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::check::Ctx;
+use super::container::SERVICE;
 use super::locate::FieldPath;
 use super::raw::{OrderedMap, Scalar};
 
@@ -265,24 +266,18 @@ fn image_run(
         );
         return None;
     }
-    let image = super::container::image(ctx, &path.key("image"), image);
+    let image = super::container::image_with(ctx, &path.key("image"), image, &SERVICE);
     let args = match raw.args.as_deref() {
         Some(list) => arg_list(ctx, &path.key("args"), list, vars),
         None => Some(Vec::new()),
     };
-    let cpus = match &raw.cpus {
-        Some(v) => super::container::cpus(ctx, &path.key("cpus"), v).map(Some),
-        None => Some(None),
-    };
-    let memory = match &raw.memory {
-        Some(v) => super::container::memory(ctx, &path.key("memory"), v).map(Some),
-        None => Some(None),
-    };
+    let (cpus, memory) =
+        super::container::limits(ctx, path, raw.cpus.as_ref(), raw.memory.as_ref(), &SERVICE)?;
     Some(ServiceImage {
         image: image?,
         args: args?,
-        cpus: cpus?,
-        memory: memory?,
+        cpus,
+        memory,
     })
 }
 
@@ -442,8 +437,9 @@ pub(crate) fn section(
 }
 
 /// Refuses, outside the benchmark phase, the sections only the benchmark phase runs:
-/// sizing (sweeps and searches load one Envoy) and Envoy in a container (the sidecars run
-/// as processes beside their services).
+/// sizing (sweeps and searches load one Envoy). `envoy.image` is allowed: every sidecar of
+/// the phase then runs in its own container of that image, with `envoy.cpus` and
+/// `envoy.memory` as each one's limits.
 fn benchmark_only(ctx: &mut Ctx<'_>, raw: &super::raw::RawScenario) {
     let sizing = [
         ("sweep", raw.sweep.is_some()),
@@ -458,12 +454,5 @@ fn benchmark_only(ctx: &mut Ctx<'_>, raw: &super::raw::RawScenario) {
                 "size the sidecar in a benchmark scenario, or remove it here",
             );
         }
-    }
-    if raw.envoy.as_ref().is_some_and(|e| e.image.is_some()) {
-        ctx.err_key(
-            &FieldPath::root().key("envoy").key("image"),
-            "the sidecars of this phase run as processes, not in a container",
-            "remove `envoy.image`, or use `phase: benchmark`",
-        );
     }
 }

@@ -40,17 +40,23 @@
 //! capacity plan suggests the smallest swept limit that carries `target_rps / replicas` per
 //! proxy (SLO met at or above that rate, CPU there within `limit × (1 − headroom)`) as its
 //! `sidecar.istio.io/proxyCPULimit`. A broken `capacity.slo` never fails the run.
+//! A point missed only while the load generator itself was saturated is not judged: it
+//! neither proves nor breaks a limit's capacity. Values listed twice in one sweep list are
+//! refused (each point needs its own step).
+//!
+//! Neither section goes with a `timeline:` (each point would replay it) or a closed-loop
+//! `load:` (a sweep sets rates).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::check::Ctx;
+use super::load_spec::rate;
 use super::locate::FieldPath;
 use super::model::{Load, LoadMode};
 use super::raw::{OrderedMap, RawScenario, Scalar};
 use super::upstream::positive;
-use super::validate::rate;
 
 /// `sweep:` as read.
 #[derive(Debug, Default, Deserialize)]
@@ -278,6 +284,15 @@ fn sweep(ctx: &mut Ctx<'_>, path: &FieldPath, raw: &RawSweep) -> Option<Sweep> {
         bodies.unwrap_or(Some(Vec::new()))?,
     );
     let cpus = cpus?;
+    let rates = distinct(ctx, &path.key("rate"), rates, "rate")?;
+    let connections = distinct(
+        ctx,
+        &path.key("connections"),
+        connections,
+        "connection count",
+    )?;
+    let bodies = distinct(ctx, &path.key("body"), bodies, "body size")?;
+    let cpus = distinct(ctx, &path.key("cpus"), cpus, "CPU limit")?;
     let points = rates.len() * connections.len().max(1) * bodies.len().max(1) * cpus.len().max(1);
     let limit = ctx.limits.max_sweep_points;
     if points > limit {
@@ -295,6 +310,27 @@ fn sweep(ctx: &mut Ctx<'_>, path: &FieldPath, raw: &RawSweep) -> Option<Sweep> {
         cooldown: cooldown?,
         cpus,
     })
+}
+
+/// Refuses a value listed twice (`500m` and `0.5` are the same limit): both points would get
+/// the same step name, and every figure of the second would be read from the first.
+fn distinct<T: PartialEq + std::fmt::Debug>(
+    ctx: &mut Ctx<'_>,
+    path: &FieldPath,
+    values: Vec<T>,
+    what: &str,
+) -> Option<Vec<T>> {
+    for (i, v) in values.iter().enumerate() {
+        if let Some(first) = values[..i].iter().position(|w| w == v) {
+            ctx.err(
+                &path.index(i),
+                format!("this {what} is already listed at index {first} ({v:?})"),
+                format!("list each {what} once"),
+            );
+            return None;
+        }
+    }
+    Some(values)
 }
 
 fn cooldown(ctx: &mut Ctx<'_>, path: &FieldPath, raw: Option<&Scalar>) -> Option<Duration> {

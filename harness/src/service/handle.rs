@@ -130,22 +130,10 @@ impl RunningService {
 
     /// Resolves when the process or container exits; independent of `self`.
     pub fn exited(&self) -> impl Future<Output = ExitInfo> + Send + 'static {
-        let mut exit = match &self.inner {
+        ExitInfo::reported(match &self.inner {
             Inner::Process(child) => child.exit.clone(),
             Inner::Container(c) => c.exit_watch(),
-        };
-        async move {
-            let info = exit
-                .wait_for(Option::is_some)
-                .await
-                .ok()
-                .and_then(|i| i.clone());
-            info.unwrap_or(ExitInfo {
-                code: None,
-                signal: None,
-                requested: true,
-            })
-        }
+        })
     }
 
     /// SIGTERM, then SIGKILL after `grace`; returns once the process is reaped or the

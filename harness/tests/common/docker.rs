@@ -7,14 +7,23 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::process::{Child, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gauntlet::envoy::docker::{self, MANAGED_LABEL, NAME_PREFIX};
-use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
+use gauntlet_reports::RunStatus;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use testcontainers::bollard::query_parameters::{
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+};
 
-use super::common::{describe, gauntlet};
+use super::common::{
+    describe, gauntlet, mock_binary, result, scenario_file, spawn_run, wait_for_envoy_windows,
+};
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -67,6 +76,79 @@ pub fn gauntlet_containers() -> Vec<String> {
     })
 }
 
+/// SIGKILLs, through the engine, the one container that carries `label` (`key` or
+/// `key=value`), as an OOM kill would; fails unless exactly one does.
+pub fn kill_container_labelled(label: &str) {
+    block_on(async {
+        let d = docker::connect().await.unwrap();
+        let filters = HashMap::from([("label", vec![label])]);
+        let options = ListContainersOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        let list = d.list_containers(Some(options)).await.unwrap();
+        assert_eq!(list.len(), 1, "{list:?}");
+        let signal = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
+        d.kill_container(list[0].id.as_deref().unwrap(), Some(signal))
+            .await
+            .unwrap();
+    });
+}
+
+/// A background run, started once its Envoy step has streamed a window, that is always
+/// ended: SIGINT (the orderly stop that removes its containers), then SIGKILL if it hangs,
+/// so a failing test leaves nothing running.
+pub struct Background(Option<Child>);
+
+impl Background {
+    pub fn start(dir: &Path, yaml: &str) -> Self {
+        // In the guard first, so a run that never gets there is ended too.
+        let mut guard = Self(Some(spawn_run(dir, &scenario_file(dir, yaml))));
+        wait_for_envoy_windows(dir, guard.0.as_mut().unwrap(), 1);
+        guard
+    }
+
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.0.as_ref().unwrap().id() as i32)
+    }
+
+    /// SIGINT, as Ctrl-C would.
+    pub fn interrupt(&self) {
+        kill(self.pid(), Signal::SIGINT).unwrap();
+    }
+
+    pub fn wait(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+
+    /// SIGINT, then checks the orderly stop: exit code 130, an `interrupted` result in
+    /// `dir`, and no container left.
+    pub fn interrupt_and_check(self, dir: &Path) {
+        self.interrupt();
+        let out = self.wait();
+        assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+        assert_eq!(result(dir).status, RunStatus::Interrupted);
+        assert_no_containers();
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let Some(mut child) = self.0.take() else {
+            return;
+        };
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// Fails unless no Gauntlet container is left (waiting a little for a removal under way).
 pub fn assert_no_containers() {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -83,31 +165,39 @@ pub fn assert_no_containers() {
     }
 }
 
+/// The Envoy image the container tests run.
+pub const ENVOY_IMAGE: &str = "gauntlet/envoy:1.40.0";
+
+/// Builds [`ENVOY_IMAGE`] once per test binary through the CLI (a no-op when the engine
+/// already has it with the same files).
+pub fn envoy_image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let started = Instant::now();
+        let text = build_envoy_image();
+        assert!(text.contains(ENVOY_IMAGE), "{text}");
+        eprintln!("image: {} ({:?})", text.trim(), started.elapsed());
+    });
+    ENVOY_IMAGE
+}
+
+/// `gauntlet envoy image 1.40.0`, failing unless it succeeds; returns what it printed.
+pub fn build_envoy_image() -> String {
+    let out = gauntlet()
+        .args(["envoy", "image", "1.40.0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Builds `gauntlet-mock` next to `gauntlet` (a no-op when it is up to date) and, from it,
 /// `gauntlet/mock:<version>` through the CLI (a no-op when the engine has it with the same
 /// files); once per test binary. Returns the image's tag.
 pub fn mock_image() -> &'static str {
     static TAG: OnceLock<String> = OnceLock::new();
     TAG.get_or_init(|| {
-        let mock = Path::new(env!("CARGO_BIN_EXE_gauntlet")).with_file_name("gauntlet-mock");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build.args([
-            "build",
-            "--quiet",
-            "-p",
-            "gauntlet-mocks",
-            "--bin",
-            "gauntlet-mock",
-        ]);
-        if mock.parent().is_some_and(|d| d.ends_with("release")) {
-            build.arg("--release");
-        }
-        let built = build.status().unwrap();
-        assert!(
-            built.success() && mock.is_file(),
-            "building gauntlet-mock failed"
-        );
+        let mock = mock_binary();
         let out = gauntlet()
             .args(["envoy", "mock-image", "--binary"])
             .arg(&mock)

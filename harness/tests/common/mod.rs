@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use gauntlet_reports::RunResult;
 
@@ -71,6 +71,67 @@ pub fn spawn_run(dir: &Path, scenario: &Path) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn gauntlet")
+}
+
+/// `gauntlet run` of `yaml` in `dir`, failing unless it exits 0 with every gate held;
+/// returns the result.
+pub fn run_passing(dir: &Path, yaml: &str) -> RunResult {
+    let out = run(dir, &scenario_file(dir, yaml));
+    assert!(out.status.success(), "{}", describe(&out));
+    let r = result(dir);
+    assert!(r.gates.iter().all(|g| g.passed), "{:#?}", r.gates);
+    r
+}
+
+/// The shipped `scenarios/<name>.yaml`.
+pub fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.yaml"))
+}
+
+/// The text of the shipped `scenarios/<name>.yaml`.
+pub fn shipped_text(name: &str) -> String {
+    std::fs::read_to_string(shipped(name)).expect("read the shipped scenario")
+}
+
+/// `text` (a scenario whose `load:` is one line) with `load` instead of its own.
+pub fn with_load(text: &str, load: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("load:"))
+        .expect("a one-line load");
+    text.replace(line, load)
+}
+
+/// Builds `gauntlet-mock` into the directory `gauntlet` is in (Cargo builds a test only its
+/// own crate's binaries), once per test process; a no-op when it is up to date. Returns its
+/// path.
+pub fn mock_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let gauntlet = Path::new(env!("CARGO_BIN_EXE_gauntlet"));
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+            let mut cmd = Command::new(cargo);
+            cmd.args([
+                "build",
+                "--quiet",
+                "-p",
+                "gauntlet-mocks",
+                "--bin",
+                "gauntlet-mock",
+            ]);
+            if gauntlet.parent().is_some_and(|d| d.ends_with("release")) {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build");
+            let mock = gauntlet.with_file_name("gauntlet-mock");
+            assert!(
+                status.success() && mock.is_file(),
+                "building gauntlet-mock failed"
+            );
+            mock
+        })
+        .clone()
 }
 
 /// Reads `<dir>/run/result.json`.

@@ -17,12 +17,13 @@ use crate::support::{eventually_async, raw_exchange, Client, RawEnd, RAW_GET};
 const BIN: &str = env!("CARGO_BIN_EXE_gauntlet-mock");
 
 /// A running mock; `kill_on_drop` ends it even when an assertion fails first.
-struct Mock {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Mock {
+    pub child: Child,
+    pub addr: SocketAddr,
 }
 
-async fn spawn(args: &[&str]) -> Mock {
+/// Starts the binary on a free loopback port and reads its `listening on` line.
+pub(crate) async fn spawn(args: &[&str]) -> Mock {
     let mut child = Command::new(BIN)
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
@@ -49,14 +50,16 @@ async fn spawn(args: &[&str]) -> Mock {
     Mock { child, addr }
 }
 
-fn run(args: &[&str]) -> std::process::Output {
+/// Runs the binary to its end.
+pub(crate) fn run(args: &[&str]) -> std::process::Output {
     std::process::Command::new(BIN)
         .args(args)
         .output()
         .expect("run gauntlet-mock")
 }
 
-async fn stats(client: &mut Client) -> UpstreamCounts {
+/// The counts the control API reports.
+pub(crate) async fn stats(client: &mut Client) -> UpstreamCounts {
     let answer = client.get("/__gauntlet/stats").await;
     assert_eq!(answer.status, 200);
     serde_json::from_slice(&answer.body).expect("stats JSON")

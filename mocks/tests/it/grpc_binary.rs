@@ -1,51 +1,17 @@
 //! `gauntlet-mock --grpc <mix>` as a stand-in gRPC service: unary calls over h2c answered
 //! with the mix's statuses, `OK` with a message and trailers, the rest trailers-only.
 
-use std::net::SocketAddr;
-use std::process::Stdio;
-use std::time::Duration;
-
 use bytes::Bytes;
-use gauntlet_mocks::UpstreamCounts;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 
+use crate::binary::{run, spawn, stats};
 use crate::support::Client;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gauntlet-mock");
 const CALLS: usize = 200;
-
-/// Starts the binary and reads its `listening on` line; `kill_on_drop` ends it.
-async fn spawn(args: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn gauntlet-mock");
-    let mut first = String::new();
-    let stdout = child.stdout.take().expect("stdout");
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        BufReader::new(stdout).read_line(&mut first),
-    )
-    .await
-    .expect("first line within 10s")
-    .expect("read stdout");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("first line is `listening on <addr>`, got {first:?}"));
-    (child, addr)
-}
 
 /// One unary call's answer: HTTP status, `grpc-status` (headers or trailers), message bytes.
 struct Call {
@@ -88,7 +54,7 @@ async fn call(sender: &mut http2::SendRequest<Full<Bytes>>) -> Call {
 
 #[tokio::test]
 async fn grpc_flag_answers_unary_calls_from_the_mix() {
-    let (_child, addr) = spawn(&[
+    let mock = spawn(&[
         "--name",
         "payments",
         "--grpc",
@@ -97,7 +63,7 @@ async fn grpc_flag_answers_unary_calls_from_the_mix() {
         "16",
     ])
     .await;
-    let stream = TcpStream::connect(addr).await.expect("connect");
+    let stream = TcpStream::connect(mock.addr).await.expect("connect");
     // Headers and message go out as separate writes; Nagle would hold the second one.
     stream.set_nodelay(true).expect("nodelay");
     let (mut sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
@@ -131,9 +97,8 @@ async fn grpc_flag_answers_unary_calls_from_the_mix() {
     );
     assert_eq!(ok + unavailable, CALLS);
 
-    let mut control = Client::h1(addr).await;
-    let answer = control.get("/__gauntlet/stats").await;
-    let counts: UpstreamCounts = serde_json::from_slice(&answer.body).expect("stats JSON");
+    let mut control = Client::h1(mock.addr).await;
+    let counts = stats(&mut control).await;
     assert_eq!(counts.name, "payments");
     assert_eq!(counts.requests, CALLS as u64);
     assert_eq!(
@@ -148,10 +113,7 @@ fn a_bad_grpc_mix_is_a_usage_error() {
         ("OK:70%", "sum to 70%"),
         ("OK:70%,NOPE:30%", "`NOPE` is not a gRPC status"),
     ] {
-        let out = std::process::Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--grpc", mix])
-            .output()
-            .expect("run gauntlet-mock");
+        let out = run(&["--listen", "127.0.0.1:0", "--grpc", mix]);
         assert_eq!(out.status.code(), Some(2), "{mix}: usage error exit code");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{mix}: {stderr}");

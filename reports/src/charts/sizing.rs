@@ -2,12 +2,63 @@
 //! per percentile against rps, and the `find_max_rps` walk. The fitted line is drawn from
 //! the stored intercept and slope; nothing is fitted here.
 
+use std::ops::Range;
+
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{clean, headroom, svg_element, ChartError, EVENT, FONT, PALETTE, WIDTH};
 use crate::sizing::{FindMax, Sizing};
 
 const HEIGHT: u32 = 420;
+
+/// What sets one sizing chart's frame apart from another's.
+struct Axes<'a> {
+    caption: &'a str,
+    x: Range<f64>,
+    y: Range<f64>,
+    x_desc: &'a str,
+    y_desc: &'a str,
+}
+
+/// The chart the series of a sizing chart are drawn on.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One sizing chart as an `<svg>` element: the frame every sizing chart has (caption, mesh,
+/// axis names, a legend in the upper left), with `series` drawing what is on it.
+fn draw(
+    axes: Axes<'_>,
+    series: impl FnOnce(&mut Chart<'_, '_>) -> Result<(), ChartError>,
+) -> Result<String, ChartError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(axes.caption, (FONT, 18))
+            .margin(12)
+            .margin_right(40)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(axes.x, axes.y)?;
+        chart
+            .configure_mesh()
+            .x_desc(axes.x_desc)
+            .y_desc(axes.y_desc)
+            .label_style((FONT, 12))
+            .draw()?;
+        series(&mut chart)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 13))
+            .draw()?;
+        root.present()?;
+    }
+    Ok(svg_element(svg))
+}
 
 /// The groups of the sizing points, in order of first appearance.
 fn groups(s: &Sizing) -> Vec<&str> {
@@ -41,26 +92,14 @@ pub fn cpu_fit(s: &Sizing) -> Result<Option<String>, ChartError> {
         .map(|f| f.intercept + f.slope * x_max)
         .fold(0.0, f64::max);
     let y_max = headroom(pts.iter().map(|p| p.1).fold(fit_top, f64::max));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Envoy CPU against rps, with the least-squares fit",
-                (FONT, 18),
-            )
-            .margin(12)
-            .margin_right(40)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc("achieved requests per second")
-            .y_desc("Envoy CPU (cores)")
-            .label_style((FONT, 12))
-            .draw()?;
+    let axes = Axes {
+        caption: "Envoy CPU against rps, with the least-squares fit",
+        x: 0.0..x_max,
+        y: 0.0..y_max,
+        x_desc: "achieved requests per second",
+        y_desc: "Envoy CPU (cores)",
+    };
+    let svg = draw(axes, |chart| {
         for (i, g) in groups(s).into_iter().enumerate() {
             let color = PALETTE[(i + 1) % PALETTE.len()];
             let mine = |fitted: bool| -> Vec<(f64, f64)> {
@@ -100,16 +139,9 @@ pub fn cpu_fit(s: &Sizing) -> Result<Option<String>, ChartError> {
                     });
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()?;
-        root.present()?;
-    }
-    Ok(Some(svg_element(svg)))
+        Ok(())
+    })?;
+    Ok(Some(svg))
 }
 
 /// Latency Envoy added at p50, p90, p99 and p99.9 against the target rate. `None` when no
@@ -136,26 +168,14 @@ pub fn added_latency(s: &Sizing) -> Result<Option<String>, ChartError> {
     let (lo, hi) = all.fold((0.0_f64, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let y_lo = if lo < 0.0 { lo * 1.1 } else { 0.0 };
     let x_max = headroom(with.iter().map(|p| p.0).fold(0.0, f64::max));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Latency added by Envoy (through Envoy minus direct)",
-                (FONT, 18),
-            )
-            .margin(12)
-            .margin_right(40)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x_max, y_lo..headroom(hi))?;
-        chart
-            .configure_mesh()
-            .x_desc("target requests per second")
-            .y_desc("added latency (ms)")
-            .label_style((FONT, 12))
-            .draw()?;
+    let axes = Axes {
+        caption: "Latency added by Envoy (through Envoy minus direct)",
+        x: 0.0..x_max,
+        y: y_lo..headroom(hi),
+        x_desc: "target requests per second",
+        y_desc: "added latency (ms)",
+    };
+    let svg = draw(axes, |chart| {
         for (i, (name, f)) in stats.iter().enumerate() {
             let color = PALETTE[(i + 3) % PALETTE.len()];
             let line: Vec<(f64, f64)> = with.iter().map(|(x, a)| (*x, f(a))).collect();
@@ -167,16 +187,9 @@ pub fn added_latency(s: &Sizing) -> Result<Option<String>, ChartError> {
                 });
             chart.draw_series(line.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()?;
-        root.present()?;
-    }
-    Ok(Some(svg_element(svg)))
+        Ok(())
+    })?;
+    Ok(Some(svg))
 }
 
 /// The rates a `find_max_rps` search tried: p99 against target rps, green where the SLO held,
@@ -198,26 +211,14 @@ pub fn find_max(f: &FindMax) -> Result<Option<String>, ChartError> {
         RGBColor(214, 39, 40),
         RGBColor(127, 127, 127),
     );
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("Max sustainable rate search ({})", clean(&f.slo, 60)),
-                (FONT, 18),
-            )
-            .margin(12)
-            .margin_right(40)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc("target requests per second")
-            .y_desc("p99 through Envoy (ms)")
-            .label_style((FONT, 12))
-            .draw()?;
+    let axes = Axes {
+        caption: &format!("Max sustainable rate search ({})", clean(&f.slo, 60)),
+        x: 0.0..x_max,
+        y: 0.0..y_max,
+        x_desc: "target requests per second",
+        y_desc: "p99 through Envoy (ms)",
+    };
+    let svg = draw(axes, |chart| {
         if let Some(c) = f.slo_p99_ms {
             chart
                 .draw_series(LineSeries::new(
@@ -267,16 +268,9 @@ pub fn find_max(f: &FindMax) -> Result<Option<String>, ChartError> {
                 .label(label)
                 .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()?;
-        root.present()?;
-    }
-    Ok(Some(svg_element(svg)))
+        Ok(())
+    })?;
+    Ok(Some(svg))
 }
 
 /// p99 through Envoy against the target rate, one line per CPU limit group: filled where the
@@ -301,23 +295,14 @@ pub fn p99_by_limit(s: &Sizing) -> Result<Option<String>, ChartError> {
         .collect();
     let x_max = headroom(pts.iter().map(|p| p.0).fold(0.0, f64::max));
     let y_max = headroom(pts.iter().map(|p| p.1).fold(0.0, f64::max));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("p99 against rate under each CPU limit", (FONT, 18))
-            .margin(12)
-            .margin_right(40)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc("target requests per second")
-            .y_desc("p99 through Envoy (ms)")
-            .label_style((FONT, 12))
-            .draw()?;
+    let axes = Axes {
+        caption: "p99 against rate under each CPU limit",
+        x: 0.0..x_max,
+        y: 0.0..y_max,
+        x_desc: "target requests per second",
+        y_desc: "p99 through Envoy (ms)",
+    };
+    let svg = draw(axes, |chart| {
         for (i, l) in s.limits.iter().enumerate() {
             let color = PALETTE[(i + 1) % PALETTE.len()];
             let mut line: Vec<(f64, f64, bool)> = pts
@@ -348,14 +333,7 @@ pub fn p99_by_limit(s: &Sizing) -> Result<Option<String>, ChartError> {
                 Circle::new((x, y), 5, style)
             }))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()?;
-        root.present()?;
-    }
-    Ok(Some(svg_element(svg)))
+        Ok(())
+    })?;
+    Ok(Some(svg))
 }

@@ -10,9 +10,11 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::text::{cells, sampling, status, title, HEADERS};
 use super::{CompareResult, Figure, FigureVerdict};
 use crate::charts::{clean, svg_element, ChartError, FONT, WIDTH};
-use crate::html::escape;
+use crate::html::{close_page, escape, open_page};
 
-const STYLE: &str = include_str!("../html/style.css");
+/// Rows of the figures table coloured by verdict, on top of the shared style sheet.
+const EXTRA_STYLE: &str =
+    ".regression td { background: #ffebe9; }\n.improvement td { background: #dafbe1; }\n";
 
 /// Renders the compare as a complete HTML document.
 pub fn render(c: &CompareResult) -> String {
@@ -33,14 +35,15 @@ pub fn render(c: &CompareResult) -> String {
         c.checks.len()
     );
     let mut out = String::with_capacity(64 * 1024);
-    let _ = write!(
+    open_page(
+        &mut out,
+        &format!("Gauntlet compare · {}", c.name),
+        EXTRA_STYLE,
+    );
+    let _ = writeln!(
         out,
-        "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n\
-         <meta charset=\"utf-8\"/>\n<title>Gauntlet compare · {}</title>\n<style>\n{STYLE}\
-         .regression td {{ background: #ffebe9; }}\n.improvement td {{ background: #dafbe1; }}\n\
-         </style>\n</head>\n<body>\n<header class=\"{class}\">\n<h1><span class=\"badge {class}\">{badge}</span> \
-         Compare {}</h1>\n<div class=\"verdict\">{}</div>\n</header>\n",
-        escape(&c.name),
+        "<header class=\"{class}\">\n<h1><span class=\"badge {class}\">{badge}</span> \
+         Compare {}</h1>\n<div class=\"verdict\">{}</div>\n</header>",
         escape(&title(c)),
         escape(&verdict)
     );
@@ -55,12 +58,7 @@ pub fn render(c: &CompareResult) -> String {
     checks(&mut out, c);
     chart_section(&mut out, c);
     runs(&mut out, c);
-    let _ = write!(
-        out,
-        "<footer>Gauntlet {} · {} · every figure on this page is as stored in compare.json.</footer>\n</body>\n</html>\n",
-        escape(&c.gauntlet_version),
-        escape(&c.schema)
-    );
+    close_page(&mut out, &c.gauntlet_version, &c.schema, "compare.json");
     out
 }
 

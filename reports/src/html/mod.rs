@@ -19,15 +19,8 @@ const STYLE: &str = include_str!("style.css");
 pub fn render(result: &RunResult) -> String {
     let (verdict, good) = verdict(result);
     let mut out = String::with_capacity(256 * 1024);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n\
-         <meta charset=\"utf-8\"/>\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
-         <title>Gauntlet · {} · {}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n",
-        escape(&result.name),
-        escape(&verdict)
-    );
+    let title = format!("Gauntlet · {} · {verdict}", result.name);
+    open_page(&mut out, &title, "");
     sections::header(&mut out, result, &verdict, good);
     sections::steps(&mut out, result);
     sections::gates(&mut out, result);
@@ -39,13 +32,37 @@ pub fn render(result: &RunResult) -> String {
     sections::xds(&mut out, result);
     sections::upstreams(&mut out, result);
     sections::scenario(&mut out, result);
-    let _ = write!(
-        out,
-        "<footer>Gauntlet {} · {} · every figure on this page is as stored in result.json.</footer>\n</body>\n</html>\n",
-        escape(&result.gauntlet_version),
-        escape(&result.schema)
+    close_page(
+        &mut out,
+        &result.gauntlet_version,
+        &result.schema,
+        "result.json",
     );
     out
+}
+
+/// Opens a self-contained page, up to and including `<body>`: the shared style sheet inline
+/// (with `extra_style` after it) and `title`, escaped here. Every Gauntlet page starts so.
+pub(crate) fn open_page(out: &mut String, title: &str, extra_style: &str) {
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n\
+         <meta charset=\"utf-8\"/>\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
+         <title>{}</title>\n<style>\n{STYLE}{extra_style}</style>\n</head>\n<body>\n",
+        escape(title)
+    );
+}
+
+/// Closes a page opened by [`open_page`] with the footer every page has: the Gauntlet
+/// version, the schema and the file whose figures the page shows.
+pub(crate) fn close_page(out: &mut String, version: &str, schema: &str, stored_in: &str) {
+    let _ = write!(
+        out,
+        "<footer>Gauntlet {} · {} · every figure on this page is as stored in {stored_in}.</footer>\n</body>\n</html>\n",
+        escape(version),
+        escape(schema)
+    );
 }
 
 /// Escapes text for HTML element content and attribute values alike. Control characters,

@@ -124,11 +124,8 @@ fn parse(page: &str) -> roxmltree::Document<'_> {
         .unwrap_or_else(|e| panic!("not well-formed: {e}"))
 }
 
-#[test]
-fn the_sizing_section_is_well_formed_self_contained_and_complete() {
-    let page = html::render(&run());
-    // Well-formed: an XML parser reads it, so every tag is balanced.
-    let doc = parse(&page);
+/// The page's sizing section and how many charts it holds.
+fn sizing_section<'a, 'i>(doc: &'a roxmltree::Document<'i>) -> (roxmltree::Node<'a, 'i>, usize) {
     let section = doc
         .descendants()
         .find(|n| n.has_tag_name("section") && n.attribute("id") == Some("sizing"))
@@ -137,6 +134,15 @@ fn the_sizing_section_is_well_formed_self_contained_and_complete() {
         .descendants()
         .filter(|n| n.has_tag_name("svg"))
         .count();
+    (section, svgs)
+}
+
+#[test]
+fn the_sizing_section_is_well_formed_self_contained_and_complete() {
+    let page = html::render(&run());
+    // Well-formed: an XML parser reads it, so every tag is balanced.
+    let doc = parse(&page);
+    let (section, svgs) = sizing_section(&doc);
     assert_eq!(svgs, 3, "CPU fit, added latency, find_max walk");
     let text: String = section
         .descendants()
@@ -284,14 +290,7 @@ fn per_limit_figures_and_the_suggested_limit_show_everywhere() {
         ["c16", "b0", "cpu0.25", "500", "1000", "1000", "0.210"]
     );
     assert!(md.contains("### Per CPU limit"), "{md}");
-    let section = doc
-        .descendants()
-        .find(|n| n.has_tag_name("section") && n.attribute("id") == Some("sizing"))
-        .expect("a sizing section");
-    let svgs = section
-        .descendants()
-        .filter(|n| n.has_tag_name("svg"))
-        .count();
+    let (_, svgs) = sizing_section(&doc);
     assert_eq!(
         svgs, 4,
         "CPU fit, added latency, p99 per limit, find_max walk"

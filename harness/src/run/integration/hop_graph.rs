@@ -9,8 +9,9 @@ use gauntlet_reports::graph::{GraphEdge, GraphNode, ServiceGraph};
 use gauntlet_reports::StepResult;
 
 use super::{Running, Wiring, World, INBOUND, LOCAL_CLUSTER};
-use crate::run::hops::{self, HopStats, Moment, ProcClock, Snapshot};
-use crate::scenario::{Scenario, ServiceKind};
+use crate::run::hops::{self, HopStats, Moment, Snapshot};
+use crate::run::node_usage::{self, Target, Usage, UsageClock};
+use crate::scenario::{EnvoyImage, Scenario, ServiceKind};
 
 /// The hop figures' state at one end of the measured window.
 pub(super) struct Mark {
@@ -19,13 +20,38 @@ pub(super) struct Mark {
     /// Requests each mock upstream and built-in mock service had counted; `None` when the
     /// mocks' counts could not be read.
     counted: Option<BTreeMap<String, u64>>,
-    /// The `command:` services' CPU clocks, at the start of the window.
-    clocks: BTreeMap<String, ProcClock>,
+    /// The CPU clocks of the `command:`/`image:` services and the sidecars, at the start of
+    /// the window.
+    clocks: BTreeMap<String, UsageClock>,
 }
 
-/// Snapshots every sidecar, the callees' own counts and the services' CPU clocks at
-/// `moment`.
-pub(super) async fn mark(world: &World, moment: Moment) -> Mark {
+/// Whose CPU and memory the graph shows: each program service (by name) and each sidecar
+/// (`sidecar:<service>`, as the edges' `via` names it).
+pub(super) type Targets = BTreeMap<String, Target>;
+
+/// The targets of the running world; the sidecars are in containers of `image` if given.
+pub(super) fn targets(scenario: &Scenario, world: &World, image: Option<&EnvoyImage>) -> Targets {
+    let mut out = Targets::new();
+    for (name, envoy) in &world.sidecars {
+        out.insert(sidecar_name(name), Target::sidecar(envoy, image));
+    }
+    for node in &scenario.services {
+        if let (ServiceKind::Command(spec), Some(Running::Process(p))) =
+            (&node.kind, world.services.get(&node.name))
+        {
+            out.insert(node.name.clone(), Target::service(p, spec));
+        }
+    }
+    out
+}
+
+/// The name a sidecar goes by in the edges (`via`) and the proxies.
+fn sidecar_name(service: &str) -> String {
+    format!("sidecar:{service}")
+}
+
+/// Snapshots every sidecar, the callees' own counts and the nodes' CPU clocks at `moment`.
+pub(super) async fn mark(world: &World, targets: &Targets, moment: Moment) -> Mark {
     let admins = world.sidecars.iter().map(|(n, e)| (n, e.admin()));
     let (sidecars, mocks) = tokio::join!(hops::snapshots(admins, moment), async {
         match moment {
@@ -36,21 +62,20 @@ pub(super) async fn mark(world: &World, moment: Moment) -> Mark {
     });
     let mut counted: Option<BTreeMap<String, u64>> =
         mocks.map(|m| m.into_iter().map(|(n, c)| (n, c.requests)).collect());
-    let mut clocks = BTreeMap::new();
     for (name, r) in &world.services {
-        match r {
-            Running::Mock { stats, .. } => {
-                if let Some(c) = counted.as_mut() {
-                    c.insert(name.clone(), stats.snapshot().requests);
-                }
-            }
-            // The end of the window reads the clocks of its start (see `usage`).
-            Running::Process(p) if moment != Moment::AfterLoad => {
-                clocks.insert(name.clone(), ProcClock::start(p.pid()));
-            }
-            Running::Process(_) => {}
+        if let (Running::Mock { stats, .. }, Some(c)) = (r, counted.as_mut()) {
+            c.insert(name.clone(), stats.snapshot().requests);
         }
     }
+    // The end of the window reads the clocks of its start (see `usage`).
+    let clocks = if moment == Moment::AfterLoad {
+        BTreeMap::new()
+    } else {
+        targets
+            .iter()
+            .map(|(name, t)| (name.clone(), UsageClock::start(t)))
+            .collect()
+    };
     Mark {
         at: Instant::now(),
         sidecars,
@@ -59,23 +84,20 @@ pub(super) async fn mark(world: &World, moment: Moment) -> Mark {
     }
 }
 
-/// Mean CPU (cores) and memory (MiB) of each `command:` service.
-pub(super) type Usage = BTreeMap<String, (Option<f64>, Option<f64>)>;
+/// The figures of each target over the window.
+pub(super) type Usages = BTreeMap<String, Usage>;
 
-/// The services' CPU since `start` and their memory now, read as soon as the step ends (the
-/// snapshots after it take a moment, while the services idle). Without a start (the step
+/// The targets' CPU since `start` and their memory now, read as soon as the step ends (the
+/// snapshots after it take a moment, while everything idles). Without a start (the step
 /// ended before its measured part) there is no CPU figure, only the memory.
-pub(super) fn usage(world: &World, start: Option<&Mark>) -> Usage {
-    let mut out = Usage::new();
-    for (name, r) in &world.services {
-        let Running::Process(p) = r else { continue };
-        let figures = match start.and_then(|s| s.clocks.get(name)) {
-            Some(clock) => clock.finish(),
-            None => (None, ProcClock::start(p.pid()).finish().1),
-        };
-        out.insert(name.clone(), figures);
-    }
-    out
+pub(super) fn usage(targets: &Targets, start: Option<&Mark>) -> Usages {
+    targets
+        .iter()
+        .map(|(name, t)| {
+            let clock = start.and_then(|s| s.clocks.get(name));
+            (name.clone(), node_usage::over(clock, t))
+        })
+        .collect()
 }
 
 /// The two ends of the measured window.
@@ -84,7 +106,7 @@ pub(super) struct Window<'a> {
     pub start: Option<&'a Mark>,
     pub end: &'a Mark,
     pub seconds: f64,
-    pub usage: &'a Usage,
+    pub usage: &'a Usages,
 }
 
 impl Window<'_> {
@@ -126,7 +148,7 @@ pub(super) fn graph(
     step: &StepResult,
 ) -> ServiceGraph {
     let entry = &wiring[0].name;
-    let via_entry = format!("sidecar:{entry}");
+    let via_entry = sidecar_name(entry);
     let inbound = HopStats {
         from: "load",
         to: entry,
@@ -136,7 +158,7 @@ pub(super) fn graph(
     };
     let mut edges = vec![w.edge(entry, inbound)];
     for caller in wiring {
-        let via = format!("sidecar:{}", caller.name);
+        let via = sidecar_name(&caller.name);
         for callee in caller.outbound.keys() {
             let prefix = format!("out_{callee}");
             let hop = HopStats {
@@ -155,18 +177,19 @@ pub(super) fn graph(
         counted: Some(step.load.requests),
         ..GraphNode::default()
     }];
+    let usage = |name: &str| w.usage.get(name).cloned().unwrap_or_default();
     for s in &scenario.services {
-        let (cpu, rss) = w.usage.get(&s.name).copied().unwrap_or((None, None));
-        nodes.push(GraphNode {
+        let mut node = GraphNode {
             name: s.name.clone(),
             kind: match s.kind {
                 ServiceKind::Mock(_) => "mock-service".into(),
                 ServiceKind::Command(_) => "service".into(),
             },
             counted: w.counted(&s.name),
-            cpu_cores: cpu,
-            rss_mb: rss,
-        });
+            ..GraphNode::default()
+        };
+        usage(&s.name).apply(&mut node);
+        nodes.push(node);
     }
     for u in &scenario.upstreams {
         nodes.push(GraphNode {
@@ -182,6 +205,13 @@ pub(super) fn graph(
         seconds: w.seconds,
         nodes,
         edges,
+        proxies: wiring
+            .iter()
+            .map(|c| {
+                let name = sidecar_name(&c.name);
+                usage(&name).sidecar_node(&name)
+            })
+            .collect(),
         compared: None,
     }
 }
