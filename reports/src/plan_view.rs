@@ -16,11 +16,16 @@ fn phase_cells(p: &PlanPhase) -> [String; 6] {
         p.name.clone(),
         p.phase.clone(),
         p.verdict.label().to_string(),
-        format!(
-            "{} of {} held",
-            p.gates_passed,
-            p.gates_passed + p.gates_failed
-        ),
+        if p.dir.is_none() {
+            // A phase that never ran judged no gate.
+            "–".to_string()
+        } else {
+            format!(
+                "{} of {} held",
+                p.gates_passed,
+                p.gates_passed + p.gates_failed
+            )
+        },
         p.hops.to_string(),
         p.dir.clone().unwrap_or_else(|| "–".to_string()),
     ]
@@ -80,8 +85,9 @@ fn headline(p: &PlanResult) -> String {
     )
 }
 
-/// An aligned text table: the first `left` columns left-aligned, the rest right-aligned.
-fn aligned(out: &mut String, head: &[String], rows: &[Vec<String>], left: usize) {
+/// Writes a table padded to its widest cells: the columns in `numeric` right-aligned,
+/// the rest (names, verdicts, hops as `a → b`, directories) left-aligned.
+fn aligned(out: &mut String, head: &[String], rows: &[Vec<String>], numeric: &[usize]) {
     let widths: Vec<usize> = (0..head.len())
         .map(|i| {
             rows.iter()
@@ -95,7 +101,7 @@ fn aligned(out: &mut String, head: &[String], rows: &[Vec<String>], left: usize)
         let mut text = String::from(" ");
         for (i, c) in row.iter().enumerate() {
             let pad = " ".repeat(widths[i].saturating_sub(c.chars().count()));
-            if i < left {
+            if !numeric.contains(&i) {
                 let _ = write!(text, " {c}{pad}");
             } else {
                 let _ = write!(text, " {pad}{c}");
@@ -110,7 +116,7 @@ pub fn terminal(p: &PlanResult) -> String {
     let mut out = format!("{}\n\nphases:\n", headline(p));
     let head: Vec<String> = PHASE_HEAD.iter().map(|h| h.to_string()).collect();
     let rows: Vec<Vec<String>> = p.phases.iter().map(|x| phase_cells(x).to_vec()).collect();
-    aligned(&mut out, &head, &rows, 3);
+    aligned(&mut out, &head, &rows, &[4]);
     for x in p.phases.iter().filter(|x| x.error.is_some()) {
         let _ = writeln!(
             out,
@@ -128,7 +134,7 @@ pub fn terminal(p: &PlanResult) -> String {
             .map(|h| compare_cells(h).to_vec())
             .collect();
         let head = COMPARE_HEAD.map(String::from);
-        aligned(&mut out, &head, &rows, 1);
+        aligned(&mut out, &head, &rows, &[1, 2, 3, 5, 6, 7, 8, 9]);
     }
     out
 }

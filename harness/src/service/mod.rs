@@ -131,11 +131,13 @@ impl ServiceLaunch {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     // The cause is in the message, not the error chain, so `{:#}` does not say it twice.
-    #[error("cannot start service `{name}` ({program}): {error}")]
+    #[error("cannot start service `{name}` ({program}): {error}{hint}")]
     Spawn {
         name: String,
         program: String,
         error: std::io::Error,
+        /// What to do, with its leading newline; empty when there is nothing to add.
+        hint: String,
     },
     #[error("cannot start service `{name}` in a container: {error}")]
     Container { name: String, error: DockerError },

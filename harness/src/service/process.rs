@@ -38,13 +38,26 @@ pub(super) async fn spawn(
         .stdout(stdout)
         .stderr(log)
         .kill_on_drop(true);
-    let spawn_error = |error| ServiceError::Spawn {
+    let spawn_error = |error: std::io::Error| ServiceError::Spawn {
         name: cfg.name.clone(),
         program: program.display().to_string(),
+        hint: spawn_hint(&argv[0], &error),
         error,
     };
     let child = spawn_child(command).await.map_err(spawn_error)?;
     Supervised::start(child).map_err(spawn_error)
+}
+
+/// The stand-in service ships with Gauntlet but is a binary of its own, which
+/// `cargo run -p gauntlet` does not build.
+fn spawn_hint(program: &str, error: &std::io::Error) -> String {
+    if program == "gauntlet-mock" && error.kind() == std::io::ErrorKind::NotFound {
+        "\n  hint: build it beside `gauntlet` with `cargo build --release -p gauntlet-mocks` \
+         (or put a `gauntlet-mock` on PATH)"
+            .to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// A program without a `/` is looked for next to the running executable first (where

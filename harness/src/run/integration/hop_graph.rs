@@ -159,6 +159,13 @@ pub(super) fn graph(
     let mut edges = vec![w.edge(entry, inbound)];
     for caller in wiring {
         let via = sidecar_name(&caller.name);
+        // A program's calls are not declared, so its sidecar gets a listener for every
+        // possible callee; only the hops it used are edges (a hop it never took would
+        // otherwise show the callee's count from its real callers).
+        let undeclared = scenario
+            .services
+            .iter()
+            .any(|s| s.name == caller.name && matches!(s.kind, ServiceKind::Command(_)));
         for callee in caller.outbound.keys() {
             let prefix = format!("out_{callee}");
             let hop = HopStats {
@@ -168,7 +175,11 @@ pub(super) fn graph(
                 prefix: &prefix,
                 cluster: callee,
             };
-            edges.push(w.edge(&caller.name, hop));
+            let edge = w.edge(&caller.name, hop);
+            if undeclared && edge.requests == 0 && edge.attempts == 0 {
+                continue;
+            }
+            edges.push(edge);
         }
     }
     let mut nodes = vec![GraphNode {
