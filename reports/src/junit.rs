@@ -12,6 +12,33 @@ use crate::model::{GateResult, RunResult, RunStatus};
 
 /// Renders the run as a JUnit `<testsuites>` document holding one `<testsuite>`.
 pub fn render(result: &RunResult) -> String {
+    let suite = run_suite(result);
+    let mut out = String::new();
+    open_document(
+        &mut out,
+        suite.tests,
+        suite.failures,
+        suite.errors,
+        suite.secs,
+    );
+    out.push_str(&suite.xml);
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// One run's `<testsuite>` element and its counts, for a document of one run or of several
+/// (a plan's phases).
+pub(crate) struct RunSuite {
+    pub xml: String,
+    pub tests: usize,
+    pub failures: usize,
+    pub errors: usize,
+    pub secs: f64,
+}
+
+/// The `<testsuite>` element of one run: its properties, a case per gate, and an error case
+/// when the run did not complete.
+pub(crate) fn run_suite(result: &RunResult) -> RunSuite {
     let suite = format!("gauntlet.{}", result.name);
     let failures = result.gates.iter().filter(|g| !g.passed).count();
     let errors = usize::from(result.status != RunStatus::Completed);
@@ -21,7 +48,7 @@ pub fn render(result: &RunResult) -> String {
         .max(0) as f64
         / 1000.0;
     let mut out = String::new();
-    open_suite(
+    open_testsuite(
         &mut out,
         &SuiteHeader {
             suite: &suite,
@@ -40,8 +67,14 @@ pub fn render(result: &RunResult) -> String {
     if result.status != RunStatus::Completed {
         run_error(&mut out, &suite, result, secs);
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    out.push_str("  </testsuite>\n");
+    RunSuite {
+        xml: out,
+        tests,
+        failures,
+        errors,
+        secs,
+    }
 }
 
 fn properties(out: &mut String, r: &RunResult) {
@@ -141,8 +174,6 @@ fn trim(v: f64) -> String {
     }
 }
 
-/// Escaped for an attribute value: line breaks and tabs as character references, so a
-/// parser gives them back instead of turning them into spaces.
 /// What the opening of a JUnit document says about its one suite.
 pub(crate) struct SuiteHeader<'a> {
     pub suite: &'a str,
@@ -157,22 +188,39 @@ pub(crate) struct SuiteHeader<'a> {
 /// Writes the XML declaration, `<testsuites>` and the opening `<testsuite>` tag; the
 /// caller writes the properties and cases and closes both.
 pub(crate) fn open_suite(out: &mut String, h: &SuiteHeader) {
-    let (tests, failures, errors, secs) = (h.tests, h.failures, h.errors, h.secs);
-    let counts = format!(r#"tests="{tests}" failures="{failures}" errors="{errors}""#);
+    open_document(out, h.tests, h.failures, h.errors, h.secs);
+    open_testsuite(out, h);
+}
+
+/// Writes the XML declaration and the opening `<testsuites>` tag with the totals.
+pub(crate) fn open_document(
+    out: &mut String,
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    secs: f64,
+) {
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        r#"<testsuites name="gauntlet" {counts} time="{secs:.3}">"#
+        r#"<testsuites name="gauntlet" tests="{tests}" failures="{failures}" errors="{errors}" time="{secs:.3}">"#
     );
+}
+
+/// Writes the opening `<testsuite>` tag.
+fn open_testsuite(out: &mut String, h: &SuiteHeader) {
+    let (tests, failures, errors, secs) = (h.tests, h.failures, h.errors, h.secs);
     let _ = writeln!(
         out,
-        r#"  <testsuite name="{}" {counts} skipped="0" time="{secs:.3}" timestamp="{}" hostname="{}">"#,
+        r#"  <testsuite name="{}" tests="{tests}" failures="{failures}" errors="{errors}" skipped="0" time="{secs:.3}" timestamp="{}" hostname="{}">"#,
         attr(h.suite),
         h.started_at.format("%Y-%m-%dT%H:%M:%S"),
         attr(h.hostname),
     );
 }
 
+/// Escaped for an attribute value: line breaks and tabs as character references, so a
+/// parser gives them back instead of turning them into spaces.
 pub(crate) fn attr(s: &str) -> String {
     escape(s, true)
 }

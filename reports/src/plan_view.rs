@@ -258,14 +258,16 @@ pub fn html(p: &PlanResult) -> String {
 /// phase the plan holds.
 pub fn junit(plan: &PlanResult, phases: &[RunResult]) -> String {
     let mut suites = String::new();
-    let (mut tests, mut failures, mut errors) = (0, 0, 0);
+    let (mut tests, mut failures, mut errors, mut secs) = (0, 0, 0, 0.0);
     for entry in &plan.phases {
         match phases.iter().find(|r| r.name == entry.name) {
             Some(r) => {
-                tests += r.gates.len() + usize::from(r.status != crate::RunStatus::Completed);
-                failures += r.gates.iter().filter(|g| !g.passed).count();
-                errors += usize::from(r.status != crate::RunStatus::Completed);
-                suites.push_str(&run_suite(r));
+                let suite = crate::junit::run_suite(r);
+                tests += suite.tests;
+                failures += suite.failures;
+                errors += suite.errors;
+                secs += suite.secs;
+                suites.push_str(&suite.xml);
             }
             None => {
                 tests += 1;
@@ -275,20 +277,11 @@ pub fn junit(plan: &PlanResult, phases: &[RunResult]) -> String {
             }
         }
     }
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"gauntlet\" tests=\"{tests}\" \
-         failures=\"{failures}\" errors=\"{errors}\">\n{suites}</testsuites>\n"
-    )
-}
-
-/// The `<testsuite>` element of one run: everything between the `<testsuites>` line and
-/// its closing tag of `junit::render`'s document.
-fn run_suite(r: &RunResult) -> String {
-    let one = crate::junit::render(r);
-    one.split_once("\n  <testsuite ")
-        .and_then(|(_, rest)| rest.rsplit_once("</testsuites>"))
-        .map(|(suite, _)| format!("  <testsuite {suite}"))
-        .unwrap_or_default()
+    let mut out = String::new();
+    crate::junit::open_document(&mut out, tests, failures, errors, secs);
+    out.push_str(&suites);
+    out.push_str("</testsuites>\n");
+    out
 }
 
 /// A suite for a phase that did not run: one case, skipped, or errored when it could not
